@@ -1,0 +1,141 @@
+"""VGG-19 weights from MatConvNet .mat files, the feature extractor, pre/post-processing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.io
+import tensorflow as tf
+
+# The layers of VGG-19 that the tool can use, in network order (nothing past relu5_4).
+LAYERS = (
+    "conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1",
+    "conv2_1", "relu2_1", "conv2_2", "relu2_2", "pool2",
+    "conv3_1", "relu3_1", "conv3_2", "relu3_2", "conv3_3", "relu3_3", "conv3_4", "relu3_4", "pool3",
+    "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
+    "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4",
+)  # fmt: skip
+CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
+
+
+@dataclass(frozen=True)
+class Network:
+    """Convolution weights {conv name: (kernel hwio, bias)} and the mean pixel (RGB)."""
+
+    weights: dict[str, tuple[np.ndarray, np.ndarray]]
+    mean_pixel: np.ndarray
+
+
+def _unwrap(value: object) -> object:
+    """Strip the 1x1 array wrappers that loadmat puts around structs, cells and strings."""
+    while isinstance(value, np.ndarray) and value.dtype == object and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, np.ndarray) and value.dtype.names and value.size == 1:
+        value = value.reshape(-1)[0]
+    return value
+
+
+def _field(struct: object, name: str, where: str) -> object:
+    """The field name of a loadmat struct, or a ValueError naming where it is missing."""
+    struct = _unwrap(struct)
+    names = getattr(getattr(struct, "dtype", None), "names", None) or ()
+    if name not in names:
+        raise ValueError(f"{where} has no field '{name}'")
+    return _unwrap(struct[name])
+
+
+def _text(value: object) -> str:
+    """A MATLAB char array as a Python string."""
+    value = _unwrap(value)
+    if isinstance(value, np.ndarray):
+        return "".join(str(v) for v in value.reshape(-1))
+    return str(value)
+
+
+def parse_mat(data: dict, source: str = "network file") -> Network:
+    """Read the conv weights and mean pixel from a loadmat dict (either layout), by field name."""
+    if "layers" not in data:
+        raise ValueError(f"{source} is not a MatConvNet VGG file: no 'layers' variable")
+    if "meta" in data:  # new layout: meta.normalization.averageImage is the mean pixel
+        normalization = _field(data["meta"], "normalization", f"{source}: meta")
+    elif "normalization" in data:  # old layout: an average image, averaged here
+        normalization = data["normalization"]
+    else:
+        raise ValueError(f"{source} is not a MatConvNet VGG file: no 'normalization' or 'meta'")
+    average = np.asarray(_field(normalization, "averageImage", f"{source}: normalization"))
+    if average.size % 3 or average.size == 0:
+        raise ValueError(f"{source}: averageImage has {average.size} values, not RGB")
+    mean_pixel = average.reshape(-1, 3).astype(np.float64).mean(axis=0).astype(np.float32)
+
+    weights = {}
+    for index, layer in enumerate(np.asarray(data["layers"]).reshape(-1)):
+        name = _text(_field(layer, "name", f"{source}: layer {index + 1}"))
+        if name not in CONV_LAYERS:
+            continue
+        where = f"{source}: layer {name}"
+        cell = np.asarray(_field(layer, "weights", where), dtype=object).reshape(-1)
+        if cell.size != 2:
+            raise ValueError(f"{where} has {cell.size} weight arrays, expected kernel and bias")
+        kernel, bias = (np.asarray(cell[0], np.float32), np.asarray(cell[1], np.float32))
+        if kernel.ndim != 4 or bias.size != kernel.shape[3]:
+            raise ValueError(f"{where} has kernel {kernel.shape} and bias {bias.shape}")
+        # MatConvNet stores [width, height, in, out]; TensorFlow wants [height, width, in, out].
+        weights[name] = (np.ascontiguousarray(kernel.transpose(1, 0, 2, 3)), bias.reshape(-1))
+    return Network(weights=weights, mean_pixel=mean_pixel)
+
+
+def load_mat(path: str) -> Network:
+    """Read a MatConvNet VGG-19 .mat file; ValueError if it is not one."""
+    try:
+        data = scipy.io.loadmat(path)
+    except (ValueError, TypeError, OSError, EOFError, KeyError) as exc:
+        raise ValueError(f"{path} is not a readable MATLAB .mat file ({exc})") from None
+    return parse_mat(data, path)
+
+
+def check_layers(network: Network, layers: list[str], source: str = "network file") -> None:
+    """ValueError unless every conv layer up to the deepest of layers is in the network."""
+    for name in layers:
+        if name not in LAYERS:
+            raise ValueError(f"unknown layer '{name}'; valid layers: {' '.join(LAYERS)}")
+    deepest = max(LAYERS.index(name) for name in layers)
+    for name in LAYERS[: deepest + 1]:
+        if name in CONV_LAYERS and name not in network.weights:
+            raise ValueError(f"{source} lacks layer '{name}', needed for {LAYERS[deepest]}")
+
+
+def preprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
+    """RGB 0-255 to network input: minus the mean pixel."""
+    return (image - mean_pixel).astype(np.float32)
+
+
+def unprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
+    """Network input back to RGB 0-255 (not clipped)."""
+    return image + mean_pixel
+
+
+def extract(
+    weights: dict[str, tuple[tf.Tensor, tf.Tensor]],
+    image: tf.Tensor,
+    layers: tuple[str, ...],
+    pooling: str = "max",
+) -> dict[str, tf.Tensor]:
+    """Run the network on a 1xHxWx3 preprocessed image up to the deepest of layers."""
+    wanted = set(layers)
+    deepest = max(LAYERS.index(name) for name in layers)
+    out, x = {}, image
+    for name in LAYERS[: deepest + 1]:
+        kind = name[:4]
+        if kind == "conv":
+            kernel, bias = weights[name]
+            x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides=1, padding="SAME"), bias)
+        elif kind == "relu":
+            x = tf.nn.relu(x)
+        elif pooling == "avg":
+            x = tf.nn.avg_pool2d(x, ksize=2, strides=2, padding="SAME")
+        else:
+            x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
+        if name in wanted:
+            out[name] = x
+    return out
