@@ -1,0 +1,144 @@
+"""Reading, resizing and writing image files for the neural-style CLI."""
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_PIXELS: int = 8000 * 8000
+
+# Our own size check in _open replaces Pillow's decompression-bomb warning/error, so the
+# user gets a message that names the file and its size.
+Image.MAX_IMAGE_PIXELS = None
+
+_GREY_16BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
+_ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+
+@contextlib.contextmanager
+def _open(path: str) -> Iterator[Image.Image]:
+    """Open path lazily (header only), checking it is a non-empty image of acceptable size."""
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder, not an image file")
+    try:
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"{path}: file is empty")
+        image = Image.open(path)
+    except UnidentifiedImageError:
+        raise ValueError(f"{path}: not an image file (or a format Pillow cannot read)") from None
+    except OSError as error:
+        raise ValueError(f"{path}: cannot open: {error.strerror or error}") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise ValueError(
+                f"{path}: {width}x{height} pixels is too large to load "
+                f"(at most {MAX_PIXELS} pixels); shrink it first, e.g. to 1024 pixels wide"
+            )
+        yield image
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """Return (width, height) of the image at path as displayed, reading only its header."""
+    with _open(path) as image:
+        if image.format == "TIFF":  # Pillow already reports (and loads) TIFFs upright
+            return image.size
+        # The base-class getexif reads only header metadata; PNG's override would decode.
+        orientation = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
+        width, height = image.size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read any image as float32 H×W×3 RGB in 0–255, upright, with alpha composited on white."""
+    with _open(path) as image:
+        try:
+            image.load()
+            ImageOps.exif_transpose(image, in_place=True)
+        except (OSError, SyntaxError) as error:
+            raise ValueError(f"{path}: image file is truncated or corrupt ({error})") from None
+        if image.mode in _GREY_16BIT_MODES or image.mode == "F":
+            grey = np.asarray(image, dtype=np.float32)
+            if image.mode != "F":
+                grey = grey / 257
+            return np.repeat(np.clip(grey, 0, 255)[:, :, None], 3, axis=2)
+        if image.mode in _ALPHA_MODES or "transparency" in image.info:
+            rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+            alpha = rgba[:, :, 3:] / 255
+            return rgba[:, :, :3] * alpha + 255 * (1 - alpha)
+        return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize a float32 H×W×3 image with Lanczos filtering, keeping float precision."""
+    if image.shape[:2] == (height, width):
+        return image.astype(np.float32, copy=True)
+    channels = [
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[:, :, c], dtype=np.float32)).resize(
+                (width, height), Image.Resampling.LANCZOS
+            )
+        )
+        for c in range(image.shape[2])
+    ]
+    return np.stack(channels, axis=2).astype(np.float32)
+
+
+def _check_extension(path: str) -> None:
+    """Raise ValueError unless path ends in one of SUPPORTED_EXTENSIONS."""
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in SUPPORTED_EXTENSIONS:
+        found = f"extension {extension}" if extension else "no extension"
+        raise ValueError(
+            f"{path}: {found}; use one of {' '.join(SUPPORTED_EXTENSIONS)} to pick the format"
+        )
+
+
+def check_output(path: str) -> None:
+    """Raise ValueError unless an image can be written to path; missing folders are fine.
+
+    Folders that do not exist yet are created by atomic_output at write time, so only the
+    nearest existing ancestor must be a writable folder.
+    """
+    _check_extension(path)
+    if os.path.isdir(path):
+        raise ValueError(f"{path}: is a folder; give a file name")
+    folder = os.path.dirname(path) or "."
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder) or "."
+    if not os.path.isdir(folder):
+        raise ValueError(f"{path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{path}: folder {folder} is not writable")
+
+
+@contextlib.contextmanager
+def atomic_output(path: str) -> Iterator[str]:
+    """Yield a temporary path next to path, moved onto path on success and deleted on error."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    name, extension = os.path.splitext(os.path.basename(path))
+    temporary = os.path.join(folder, f".{name}.tmp-{secrets.token_hex(4)}{extension}")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+def write_image(path: str, image: np.ndarray) -> None:
+    """Write a 0–255 H×W×3 image to path (format from the extension, JPEG quality 95)."""
+    _check_extension(path)
+    pixels = np.round(np.clip(image, 0, 255)).astype(np.uint8)
+    try:
+        with atomic_output(path) as temporary:
+            Image.fromarray(pixels).save(temporary, quality=95)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot write image: {error.strerror or error}") from None
