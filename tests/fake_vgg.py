@@ -25,7 +25,7 @@ def layer_specs(widths: tuple[int, ...] = FULL_WIDTHS, fc: bool = False) -> list
     """(name, type, kernel shape [w, h, in, out] or None) for every layer of the file."""
     specs = []
     channels = 3
-    for block, ((convs, _), width) in enumerate(zip(BLOCKS, widths), start=1):
+    for block, ((convs, _), width) in enumerate(zip(BLOCKS, widths, strict=True), start=1):
         for i in range(1, convs + 1):
             specs.append((f"conv{block}_{i}", "conv", (3, 3, channels, width)))
             specs.append((f"relu{block}_{i}", "relu", None))

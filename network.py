@@ -1,0 +1,212 @@
+"""Find, download (resumable, SHA256-checked) and cache the VGG-19 weights."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+import vgg
+
+try:
+    from tqdm import tqdm
+except ImportError:  # no progress bar without tqdm
+    tqdm = None
+
+FILENAME = "imagenet-vgg-verydeep-19.mat"
+URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
+SHA256 = "abdb57167f82a2a1fbab1e1c16ad9373411883f262a1a37ee5db2e6fb0044695"
+TIMEOUT = 30  # seconds without a byte before a connection counts as lost
+CHUNK = 1 << 20
+
+
+def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
+    """The cache folder: $NEURAL_STYLE_HOME, else $XDG_CACHE_HOME/neural-style, else ~/.cache."""
+    if env.get("NEURAL_STYLE_HOME"):
+        return Path(env["NEURAL_STYLE_HOME"]).expanduser()
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]).expanduser() / "neural-style"
+    return Path("~/.cache/neural-style").expanduser()
+
+
+def find_network(env: Mapping[str, str] = os.environ) -> Path | None:
+    """The weights from $NEURAL_STYLE_NETWORK, ./FILENAME or the cache folder; None if absent."""
+    named = env.get("NEURAL_STYLE_NETWORK")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ValueError(f"NEURAL_STYLE_NETWORK names {named}, which does not exist")
+        return path
+    for path in (Path.cwd() / FILENAME, cache_dir(env) / FILENAME):
+        if path.is_file():
+            return path
+    return None
+
+
+def _by_hand(url: str) -> str:
+    """How to fetch the weights without this module."""
+    return f"download it from {url} and pass --network PATH"
+
+
+def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.stderr) -> Path:
+    """Download url to dest via dest.part (resuming it), check its SHA256, then move it in place."""
+    dest = Path(dest)
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    done = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and done:  # the part file is already as long as the file, or longer
+            part.unlink()
+            return download_network(dest, url, sha256, stream)
+        raise ValueError(f"could not download {url} (HTTP {exc.code}); {_by_hand(url)}") from None
+    except OSError as exc:  # URLError, refused, timed out
+        reason = getattr(exc, "reason", exc)
+        raise ValueError(f"could not reach {url} ({reason}); {_by_hand(url)}") from None
+
+    digest = hashlib.sha256()
+    with response:
+        if response.status == 206:  # resuming: the hash covers the bytes already there
+            with open(part, "rb") as old:
+                while chunk := old.read(CHUNK):
+                    digest.update(chunk)
+        else:  # no Range request, or the server ignored it: start over
+            done = 0
+        length = response.headers.get("Content-Length")
+        total = done + int(length) if length else None
+        bar = None
+        if tqdm is not None:
+            bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, file=stream)
+            bar.set_description(dest.name)
+        try:
+            with open(part, "ab" if done else "wb") as out:
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            reason = "connection closed early"
+        except (http.client.HTTPException, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            total = total or -1
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and done != total:
+        raise ValueError(
+            f"download of {url} was interrupted at {done} of {total} bytes ({reason}); "
+            f"run again to resume it from {part}"
+        )
+    got = digest.hexdigest()
+    if got != sha256.lower():
+        part.unlink()
+        raise ValueError(f"SHA256 mismatch for {url}: expected {sha256}, got {got}; deleted it")
+    os.replace(part, dest)
+    return dest
+
+
+def resolve_network(
+    path: str | None,
+    download: bool = True,
+    env: Mapping[str, str] = os.environ,
+    stream: TextIO = sys.stderr,
+) -> Path:
+    """The weights: path if given, else find_network(), else a download into cache_dir()."""
+    if path is not None:
+        if not Path(path).expanduser().is_file():
+            raise ValueError(f"network file {path} does not exist")
+        return Path(path).expanduser()
+    found = find_network(env)
+    if found is not None:
+        return found
+    url = env.get("NEURAL_STYLE_NETWORK_URL") or URL
+    folder = cache_dir(env)
+    if not download or env.get("NEURAL_STYLE_NO_DOWNLOAD") == "1":
+        raise ValueError(
+            f"no {FILENAME} in $NEURAL_STYLE_NETWORK, {Path.cwd()} or {folder}, "
+            f"and downloading is off; {_by_hand(url)}"
+        )
+    sha256 = env.get("NEURAL_STYLE_NETWORK_SHA256") or SHA256
+    return download_network(folder / FILENAME, url, sha256, stream)
+
+
+def _key(text: str) -> str:
+    """A short hash of text, for cache file names."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_cache(file: Path) -> vgg.Network:
+    """The network stored in a cache file; ValueError unless it holds exactly what it should."""
+    with np.load(file, allow_pickle=False) as data:
+        layers = [str(name) for name in data["layers"]]
+        expected = {"layers", "mean_pixel"}
+        expected |= {f"{name}_{part}" for name in layers for part in ("kernel", "bias")}
+        if set(data.files) != expected or not set(layers) <= set(vgg.CONV_LAYERS):
+            raise ValueError("unexpected arrays")
+        weights = {name: (data[f"{name}_kernel"], data[f"{name}_bias"]) for name in layers}
+        mean_pixel = data["mean_pixel"]
+    arrays = [mean_pixel, *(array for pair in weights.values() for array in pair)]
+    if any(array.dtype != np.float32 for array in arrays) or mean_pixel.shape != (3,):
+        raise ValueError("unexpected array types")
+    if any(k.ndim != 4 or b.shape != (k.shape[3],) for k, b in weights.values()):
+        raise ValueError("unexpected array shapes")
+    return vgg.Network(weights=weights, mean_pixel=mean_pixel)
+
+
+def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
+    """Write network to file atomically and delete older caches of the same .mat; warn on failure."""
+    arrays = {"layers": np.array(list(network.weights), dtype=str)}
+    arrays["mean_pixel"] = np.asarray(network.mean_pixel, np.float32)
+    for name, (kernel, bias) in network.weights.items():
+        arrays[f"{name}_kernel"] = np.asarray(kernel, np.float32)
+        arrays[f"{name}_bias"] = np.asarray(bias, np.float32)
+    temp = None
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".tmp", delete=False) as out:
+            temp = Path(out.name)
+            np.savez(out, **arrays)
+        os.replace(temp, file)
+        for stale in file.parent.glob(f"{prefix}-*.npz"):
+            if stale != file:
+                stale.unlink()
+    except OSError as exc:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        warnings.warn(f"could not write the network cache {file} ({exc})", stacklevel=3)
+
+
+def load_network(
+    path: Path | str, use_cache: bool = True, env: Mapping[str, str] = os.environ
+) -> vgg.Network:
+    """Load a .mat, through a fast .npz cache in cache_dir() keyed by its path, size and mtime."""
+    if not use_cache:
+        return vgg.load_mat(str(path))
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except OSError as exc:
+        raise ValueError(f"cannot read network file {path} ({exc.strerror})") from None
+    prefix = f"vgg19-{_key(str(path))}"
+    file = cache_dir(env) / f"{prefix}-{_key(f'{stat.st_size}:{stat.st_mtime_ns}')}.npz"
+    if file.is_file():
+        try:
+            return _read_cache(file)
+        except Exception as exc:  # numpy and zipfile raise many kinds for damaged files
+            warnings.warn(f"network cache {file} is unusable ({exc}); rebuilding it", stacklevel=2)
+    network = vgg.load_mat(str(path))
+    _write_cache(network, file, prefix)
+    return network

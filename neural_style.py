@@ -1,0 +1,274 @@
+"""neural-style: repaint a photograph in the style of one or more paintings (Gatys et al.)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import sys
+from collections.abc import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+
+import images  # noqa: E402
+import stylize  # noqa: E402
+
+NETWORK = "imagenet-vgg-verydeep-19.mat"
+
+
+class UsageError(Exception):
+    """A bad option or path, found before any work starts (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message)
+
+
+def _number(kind: type, low: float, low_ok: bool, what: str) -> Callable:
+    """An argparse type: kind, finite, above low (or equal when low_ok)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'") from None
+        if not math.isfinite(value) or value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 0, False, "a whole number >= 1")
+positive_float = _number(float, 0.0, False, "a number > 0")
+weight = _number(float, 0.0, True, "a number >= 0")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line, with every default shown by --help."""
+    p = _Parser(
+        prog="neural_style.py",
+        description=__doc__,
+    )
+    p.add_argument("--content", required=True, metavar="PATH", help="content photograph")
+    p.add_argument(
+        "--styles", required=True, nargs="+", metavar="PATH", help="one or more style images"
+    )
+    p.add_argument("--output", required=True, metavar="PATH", help="final image (.jpg, .png, ...)")
+    p.add_argument(
+        "--checkpoint-output",
+        metavar="PATTERN",
+        help="checkpoint file names, with a placeholder for the iteration: %%s, %%05d or {:05}"
+        " (default: none)",
+    )
+    p.add_argument(
+        "--checkpoint-iterations",
+        type=positive_int,
+        metavar="N",
+        help="checkpoint every N iterations (default: none)",
+    )
+    p.add_argument(
+        "--iterations",
+        type=positive_int,
+        default=stylize.ITERATIONS,
+        help="optimisation steps (default: %(default)s)",
+    )
+    p.add_argument(
+        "--width", type=positive_int, metavar="W", help="output width (default: the content's)"
+    )
+    p.add_argument(
+        "--style-scales",
+        type=positive_float,
+        nargs="+",
+        metavar="S",
+        help="style i is resized to S_i * output width (default: 1.0 each)",
+    )
+    p.add_argument(
+        "--network",
+        default=NETWORK,
+        metavar="PATH",
+        help="VGG-19 MatConvNet weights (default: %(default)s)",
+    )
+    p.add_argument(
+        "--content-weight",
+        type=weight,
+        default=stylize.CONTENT_WEIGHT,
+        help="content loss weight (default: %(default)s)",
+    )
+    p.add_argument(
+        "--style-weight",
+        type=weight,
+        default=stylize.STYLE_WEIGHT,
+        help="style loss weight (default: %(default)s)",
+    )
+    p.add_argument(
+        "--style-blend-weights",
+        type=weight,
+        nargs="+",
+        metavar="W",
+        help="one weight per style, normalised to sum 1 (default: equal)",
+    )
+    p.add_argument(
+        "--tv-weight",
+        type=weight,
+        default=stylize.TV_WEIGHT,
+        help="total variation (smoothness) weight (default: %(default)s)",
+    )
+    p.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        default=stylize.LEARNING_RATE,
+        help="Adam step size (default: %(default)s)",
+    )
+    p.add_argument("--initial", metavar="PATH", help="starting image (default: noise)")
+    p.add_argument(
+        "--print-iterations",
+        type=positive_int,
+        metavar="N",
+        help="print the losses every N iterations (default: none)",
+    )
+    return p
+
+
+def checkpoint_name(pattern: str, iteration: int) -> str:
+    """The checkpoint file name for iteration: {}-style or %-style placeholder."""
+    if re.search(r"\{[^{}]*\}", pattern):
+        return pattern.format(iteration)
+    return pattern % iteration
+
+
+def validate(options: argparse.Namespace) -> None:
+    """Raise UsageError for any bad combination of options or missing path."""
+    if (options.checkpoint_output is None) != (options.checkpoint_iterations is None):
+        raise UsageError("--checkpoint-output and --checkpoint-iterations go together")
+    if options.checkpoint_output is not None:
+        pattern = options.checkpoint_output
+        try:
+            distinct = checkpoint_name(pattern, 1) != checkpoint_name(pattern, 2)
+        except (TypeError, ValueError, IndexError, KeyError):
+            distinct = False
+        if not distinct:
+            raise UsageError(
+                f"--checkpoint-output '{pattern}' needs one placeholder for the iteration "
+                "(e.g. out%s.jpg, out%05d.jpg or out{:05}.jpg)"
+            )
+    count = len(options.styles)
+    if options.style_scales is not None and len(options.style_scales) != count:
+        raise UsageError(
+            f"--style-scales has {len(options.style_scales)} values for {count} styles"
+        )
+    try:
+        stylize.normalize_blend(options.style_blend_weights, count)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    inputs = [("--content", options.content), ("--network", options.network)]
+    inputs += [("--styles", path) for path in options.styles]
+    inputs += [("--initial", options.initial)] if options.initial else []
+    for flag, path in inputs:
+        if not os.path.exists(path):
+            hint = " (download it first: see README)" if flag == "--network" else ""
+            raise UsageError(f"{flag}: {path} does not exist{hint}")
+        if not os.path.isfile(path):
+            raise UsageError(f"{flag}: {path} is not a file")
+    outputs = [("--output", options.output)]
+    if options.checkpoint_output:
+        outputs.append(("--checkpoint-output", checkpoint_name(options.checkpoint_output, 1)))
+    for flag, path in outputs:
+        try:
+            images.check_output(path)
+        except ValueError as exc:
+            raise UsageError(f"{flag}: {exc}") from None
+
+
+def load_inputs(options: argparse.Namespace) -> tuple:
+    """Read and resize the content, styles and initial image as the options say."""
+    content = images.read_image(options.content)
+    if options.width is not None:
+        height = max(1, round(content.shape[0] * options.width / content.shape[1]))
+        content = images.resize(content, height, options.width)
+    height, width = content.shape[:2]
+    scales = options.style_scales or [1.0] * len(options.styles)
+    styles = []
+    for path, scale in zip(options.styles, scales, strict=True):
+        style = images.read_image(path)
+        style_width = max(1, round(scale * width))
+        style_height = max(1, round(style.shape[0] * style_width / style.shape[1]))
+        styles.append(images.resize(style, style_height, style_width))
+    initial = None
+    if options.initial:
+        initial = images.resize(images.read_image(options.initial), height, width)
+    return content, styles, initial
+
+
+def print_losses(losses: stylize.Losses) -> None:
+    """The SPEC's four aligned loss lines."""
+    for label, value in (
+        ("content loss", losses.content),
+        ("style loss", losses.style),
+        ("tv loss", losses.tv),
+        ("total loss", losses.total),
+    ):
+        print(f"{label:>14}: {value:g}", file=sys.stderr)
+
+
+def run(options: argparse.Namespace) -> None:
+    """Load everything, optimise, print progress and write checkpoints and the output."""
+    import vgg  # deferred: TensorFlow loads only once the options are known to be good
+
+    content, styles, initial = load_inputs(options)
+    network = vgg.load_mat(options.network)
+    progress = stylize.stylize(
+        network,
+        content,
+        styles,
+        iterations=options.iterations,
+        content_weight=options.content_weight,
+        style_weight=options.style_weight,
+        style_blend_weights=options.style_blend_weights,
+        tv_weight=options.tv_weight,
+        learning_rate=options.learning_rate,
+        initial=initial,
+        checkpoint_iterations=options.checkpoint_iterations,
+    )
+    every = options.print_iterations
+    try:
+        for step in progress:
+            print(f"Iteration {step.iteration}/{step.iterations}", file=sys.stderr)
+            if every and ((step.iteration - 1) % every == 0 or step.iteration == step.iterations):
+                print_losses(step.losses)
+            if step.image is None:
+                continue
+            if step.final:
+                images.write_image(options.output, step.image)
+            elif options.checkpoint_output:
+                images.write_image(
+                    checkpoint_name(options.checkpoint_output, step.iteration), step.image
+                )
+    except stylize.NonFiniteLoss as exc:
+        if exc.best is not None:
+            images.write_image(options.output, exc.best)
+            raise ValueError(f"{exc} (best image so far written to {options.output})") from None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; errors become one line on stderr and an exit status."""
+    try:
+        options = build_parser().parse_args(argv)
+        validate(options)
+        run(options)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""The command line through main(argv): end-to-end runs, console lines, option errors."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import neural_style
+
+
+def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
+    return [
+        "--content", str(inputs["content"]),
+        "--styles", str(inputs["style1"]),
+        "--output", str(tmp_path / "out.jpg"),
+        "--network", str(network_path),
+        *extra,
+    ]  # fmt: skip
+
+
+def test_end_to_end_with_checkpoints(inputs, network_path, tmp_path, capsys):
+    argv = args(
+        inputs, network_path, tmp_path,
+        "--iterations", "7", "--checkpoint-iterations", "3",
+        "--checkpoint-output", str(tmp_path / "ck%s.jpg"), "--print-iterations", "3",
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    assert Image.open(tmp_path / "out.jpg").size == (32, 24)
+    assert sorted(p.name for p in tmp_path.glob("ck*")) == ["ck3.jpg", "ck6.jpg"]
+    err = capsys.readouterr().err
+    assert [int(n) for n in re.findall(r"Iteration (\d+)/7", err)] == list(range(1, 8))
+    # Loss blocks before iterations 1, 4 and 7 (the last).
+    assert err.count("  content loss: ") == 3
+    block = re.search(r"Iteration 1/7\n(.*?)Iteration 2/7", err, re.S).group(1)
+    assert [line.index(":") for line in block.splitlines()] == [14] * 4
+    assert [line.split(":")[0].strip() for line in block.splitlines()] == [
+        "content loss", "style loss", "tv loss", "total loss",
+    ]  # fmt: skip
+    values = [float(line.split(":")[1]) for line in block.splitlines()]
+    assert values[3] == pytest.approx(sum(values[:3]), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "names"), [("c%05d.png", "c00002.png"), ("c{:03}.png", "c002.png")]
+)
+def test_checkpoint_placeholders(inputs, network_path, tmp_path, pattern, names):
+    argv = args(
+        inputs, network_path, tmp_path, "--iterations", "3",
+        "--checkpoint-iterations", "2", "--checkpoint-output", str(tmp_path / pattern),
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    assert (tmp_path / names).is_file()
+
+
+def test_width_style_scales_blend_and_initial(inputs, network_path, tmp_path):
+    argv = args(
+        inputs, network_path, tmp_path, "--iterations", "2", "--width", "16",
+        "--styles", str(inputs["style1"]), str(inputs["style2"]),
+        "--style-scales", "0.5", "2", "--style-blend-weights", "1", "3",
+        "--initial", str(inputs["initial"]), "--output", str(tmp_path / "o.png"),
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    assert Image.open(tmp_path / "o.png").size == (16, 12)
+
+
+def test_initial_losses_match_the_formulas(inputs, network, network_path, tmp_path, capsys):
+    """The first printed block is the SPEC's loss of the --initial image, recomputed here."""
+    import tensorflow as tf
+
+    import images
+    import stylize
+    import vgg
+
+    argv = args(
+        inputs, network_path, tmp_path, "--iterations", "1", "--print-iterations", "1",
+        "--initial", str(inputs["initial"]),
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    printed = [float(v) for v in re.findall(r"loss: (\S+)", capsys.readouterr().err)]
+    content = images.read_image(str(inputs["content"]))
+    style = images.read_image(str(inputs["style1"]))
+    style = images.resize(style, 32, 32)
+    initial = images.resize(images.read_image(str(inputs["initial"])), 24, 32)
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+
+    def feats(image, layers):
+        x = vgg.preprocess(image, network.mean_pixel)[None]
+        return {k: v.numpy().astype(np.float64) for k, v in vgg.extract(net, x, layers).items()}
+
+    def gram(x):
+        flat = x.reshape(-1, x.shape[-1])
+        return flat.T @ flat / x.size
+
+    x, p = feats(initial, ("relu4_2",))["relu4_2"], feats(content, ("relu4_2",))["relu4_2"]
+    content_loss = 5.0 * np.sum((x - p) ** 2) / p.size
+    layers = tuple(stylize.STYLE_LAYERS)
+    fx, fs = feats(initial, layers), feats(style, layers)
+    style_loss = 100.0 * sum(
+        np.sum((gram(fx[n]) - gram(fs[n])) ** 2) / gram(fs[n]).size for n in layers
+    )
+    pre = vgg.preprocess(initial, network.mean_pixel).astype(np.float64)
+    dy, dx = pre[1:] - pre[:-1], pre[:, 1:] - pre[:, :-1]
+    tv_loss = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
+    expected = [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]
+    np.testing.assert_allclose(printed[:4], expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--checkpoint-output", "ck.jpg", "--checkpoint-iterations", "2"], "placeholder"),
+        (["--checkpoint-output", "ck%s.jpg"], "go together"),
+        (["--checkpoint-iterations", "2"], "go together"),
+        (["--style-blend-weights", "1", "2"], "2 values for 1 styles"),
+        (["--style-scales", "1", "2"], "--style-scales has 2 values for 1 styles"),
+        (["--content", "nowhere.jpg"], "nowhere.jpg does not exist"),
+        (["--network", "nowhere.mat"], "nowhere.mat does not exist"),
+        (["--iterations", "0"], "--iterations"),
+        (["--width", "-3"], "--width"),
+        (["--style-weight", "nan"], "--style-weight"),
+        (["--learning-rate", "0"], "--learning-rate"),
+        (["--output", "out.xyz"], "out.xyz"),
+        (["--frobnicate"], "unrecognized"),
+    ],
+)
+def test_option_errors(inputs, network_path, tmp_path, capsys, extra, message):
+    argv = args(inputs, network_path, tmp_path, *extra)
+    assert neural_style.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out.jpg").exists()
+
+
+def test_help_shows_every_option_with_defaults(capsys):
+    with pytest.raises(SystemExit) as info:
+        neural_style.main(["--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    for option in ("--iterations", "--content-weight", "--style-weight", "--tv-weight"):
+        assert option in out
+    for default in ("(default: 100)", "(default: 5.0)", "(default: 10.0)"):
+        assert default in out

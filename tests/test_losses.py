@@ -1,0 +1,80 @@
+"""The loss formulas against numbers worked out by hand with numpy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import stylize
+
+RNG = np.random.default_rng(0)
+
+
+def test_l2_matches_tf():
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    assert stylize.l2(tf.constant(x)).numpy() == pytest.approx(np.sum(x**2) / 2, rel=1e-6)
+
+
+def test_gram_by_hand():
+    # 1x1x2x2: pixels (1, 2) and (3, 4); F^T F = [[10, 14], [14, 20]]; H*W*N = 4.
+    features = np.array([[[[1, 2], [3, 4]]]], np.float32)
+    np.testing.assert_allclose(stylize.gram(tf.constant(features)), [[2.5, 3.5], [3.5, 5.0]])
+
+
+def test_content_loss_by_hand():
+    f = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
+    p = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
+    expected = 2 * (np.sum((f - p) ** 2) / 2) / p.size
+    got = stylize.content_loss({"a": tf.constant(f)}, {"a": tf.constant(p)}, {"a": 1.0})
+    assert got.numpy() == pytest.approx(expected, rel=1e-5)
+    # Layer weights scale each layer's term.
+    two = stylize.content_loss(
+        {"a": tf.constant(f), "b": tf.constant(f)},
+        {"a": tf.constant(p), "b": tf.constant(f)},
+        {"a": 0.25, "b": 0.75},
+    )
+    assert two.numpy() == pytest.approx(0.25 * expected, rel=1e-5)
+
+
+def _gram_np(x: np.ndarray) -> np.ndarray:
+    flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+    return flat.T @ flat / x.size
+
+
+def test_style_loss_by_hand_with_blend():
+    f1 = RNG.standard_normal((1, 4, 4, 3)).astype(np.float32)
+    f2 = RNG.standard_normal((1, 2, 2, 6)).astype(np.float32)
+    styles = [
+        {"x": RNG.standard_normal((3, 3)), "y": RNG.standard_normal((6, 6))},
+        {"x": RNG.standard_normal((3, 3)), "y": RNG.standard_normal((6, 6))},
+    ]
+    blend = [0.25, 0.75]
+    expected = 0.0
+    for b, a in zip(blend, styles, strict=True):
+        term = np.sum((_gram_np(f1) - a["x"]) ** 2) / 9 + np.sum((_gram_np(f2) - a["y"]) ** 2) / 36
+        expected += b * term
+    tf_styles = [{k: tf.constant(v, tf.float32) for k, v in s.items()} for s in styles]
+    got = stylize.style_loss(
+        {"x": tf.constant(f1), "y": tf.constant(f2)}, tf_styles, blend, {"x": 1.0, "y": 1.0}
+    )
+    assert got.numpy() == pytest.approx(expected, rel=1e-5)
+
+
+def test_tv_loss_by_hand():
+    image = RNG.standard_normal((1, 5, 7, 3)).astype(np.float32)
+    dy = image[:, 1:] - image[:, :-1]
+    dx = image[:, :, 1:] - image[:, :, :-1]
+    expected = 2 * (np.sum(dy**2) / 2 / dy.size + np.sum(dx**2) / 2 / dx.size)
+    assert stylize.tv_loss(tf.constant(image)).numpy() == pytest.approx(expected, rel=1e-5)
+    assert stylize.tv_loss(tf.ones((1, 4, 4, 3))).numpy() == 0
+
+
+def test_blend_weights_normalised():
+    assert stylize.normalize_blend(None, 4) == [0.25] * 4
+    assert stylize.normalize_blend([1.0, 3.0], 2) == [0.25, 0.75]
+    for bad in ([0.0, 0.0], [-1.0, 2.0], [float("nan"), 1.0]):
+        with pytest.raises(ValueError, match="--style-blend-weights"):
+            stylize.normalize_blend(bad, 2)
+    with pytest.raises(ValueError, match="2 values for 3 styles"):
+        stylize.normalize_blend([1.0, 1.0], 3)

@@ -1,0 +1,85 @@
+"""The optimisation generator: falling loss, checkpoints, the best-image rule, stops, NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import smooth_image
+
+import stylize
+
+CONTENT = smooth_image(24, 32, 1)
+STYLES = [smooth_image(40, 40, 2)]
+
+
+def run(network, **options) -> list[stylize.Progress]:
+    return list(stylize.stylize(network, CONTENT, STYLES, seed=0, **options))
+
+
+def test_loss_falls_and_every_iteration_reports(network):
+    steps = run(network, iterations=12)
+    assert [s.iteration for s in steps] == list(range(1, 13))
+    assert steps[-1].losses.total < 0.5 * steps[0].losses.total
+    assert [s.final for s in steps] == [False] * 11 + [True]
+    assert steps[-1].image.shape == (24, 32, 3) and steps[-1].image.dtype == np.uint8
+
+
+def test_checkpoints_and_the_best_image_rule(network):
+    iterations, every = 17, 4
+    steps = run(network, iterations=iterations, checkpoint_iterations=every)
+    with_image = [s.iteration for s in steps if s.image is not None]
+    assert with_image == [4, 8, 12, 16, 17]
+    # The loss before step i+1 is the loss of the image after step i; one more iteration
+    # gives the loss after the last step. Candidates: the start and each checkpoint.
+    longer = run(network, iterations=iterations + 1)
+    after = {i: longer[i].losses.total for i in with_image}
+    candidates = {0: longer[0].losses.total, **after}
+    best = min(candidates, key=candidates.get)
+    assert best not in (0, iterations), "settings should make an earlier checkpoint the best"
+    images = {s.iteration: s.image for s in steps if s.image is not None}
+    np.testing.assert_array_equal(images[iterations], images[best])
+
+
+def test_same_seed_same_image_other_seed_differs(network):
+    a = run(network, iterations=3)[-1].image
+    b = run(network, iterations=3)[-1].image
+    c = list(stylize.stylize(network, CONTENT, STYLES, iterations=3, seed=1))[-1].image
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_initial_image_is_the_start(network):
+    initial = smooth_image(24, 32, 9)
+    first = next(stylize.stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
+    # With an initial image the first loss is deterministic: two runs agree.
+    again = next(stylize.stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
+    assert first.losses == again.losses
+    assert first.losses != run(network, iterations=1)[0].losses
+
+
+def test_stop_ends_with_the_best_image(network):
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    steps = list(stylize.stylize(network, CONTENT, STYLES, iterations=50, stop=stop))
+    assert len(steps) == 3 and steps[-1].final and steps[-1].image is not None
+
+
+def test_non_finite_loss_names_the_iteration_and_keeps_the_best(network):
+    with pytest.raises(stylize.NonFiniteLoss, match="iteration 2") as info:
+        run(network, iterations=5, learning_rate=1e30)
+    assert info.value.best is not None and info.value.best.shape == (24, 32, 3)
+
+
+def test_missing_network_layer(tmp_path):
+    from fake_vgg import write_vgg_mat
+
+    import vgg
+
+    path = tmp_path / "net.mat"
+    write_vgg_mat(str(path), "old", drop=("conv5_1",))
+    with pytest.raises(ValueError, match="lacks layer 'conv5_1'"):
+        run(vgg.load_mat(str(path)), iterations=1)
