@@ -88,8 +88,10 @@ def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.std
         total = done + int(length) if length else None
         bar = None
         if tqdm is not None:
-            bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, file=stream)
-            bar.set_description(dest.name)
+            bar = tqdm(
+                total=total, initial=done, unit="B", unit_scale=True, desc=dest.name, file=stream
+            )
+        reason = None
         try:
             with open(part, "ab" if done else "wb") as out:
                 while chunk := response.read(CHUNK):
@@ -98,16 +100,16 @@ def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.std
                     done += len(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
-            reason = "connection closed early"
-        except (http.client.HTTPException, OSError) as exc:
+        except (http.client.HTTPException, OSError) as exc:  # reset, timed out, incomplete
             reason = str(exc) or type(exc).__name__
-            total = total or -1
         finally:
             if bar is not None:
                 bar.close()
-    if total is not None and done != total:
+    if reason is None and total is not None and done < total:
+        reason = "connection closed early"
+    if reason is not None:
         raise ValueError(
-            f"download of {url} was interrupted at {done} of {total} bytes ({reason}); "
+            f"download of {url} was interrupted at {done} of {total or '?'} bytes ({reason}); "
             f"run again to resume it from {part}"
         )
     got = digest.hexdigest()
@@ -167,7 +169,7 @@ def _read_cache(file: Path) -> vgg.Network:
 
 
 def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
-    """Write network to file atomically and delete older caches of the same .mat; warn on failure."""
+    """Write the cache file atomically, delete older ones for the same .mat; warn on failure."""
     arrays = {"layers": np.array(list(network.weights), dtype=str)}
     arrays["mean_pixel"] = np.asarray(network.mean_pixel, np.float32)
     for name, (kernel, bias) in network.weights.items():
@@ -186,7 +188,9 @@ def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
     except OSError as exc:
         if temp is not None:
             temp.unlink(missing_ok=True)
-        warnings.warn(f"could not write the network cache {file} ({exc})", stacklevel=3)
+        warnings.warn(
+            f"could not write network cache {file} ({exc}); going on without it", stacklevel=3
+        )
 
 
 def load_network(
