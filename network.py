@@ -31,7 +31,7 @@ CHUNK = 1 << 20
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
-    """The cache folder: $NEURAL_STYLE_HOME, else $XDG_CACHE_HOME/neural-style, else ~/.cache."""
+    """$NEURAL_STYLE_HOME, else $XDG_CACHE_HOME/neural-style, else ~/.cache/neural-style."""
     if env.get("NEURAL_STYLE_HOME"):
         return Path(env["NEURAL_STYLE_HOME"]).expanduser()
     if env.get("XDG_CACHE_HOME"):

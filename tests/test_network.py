@@ -1,0 +1,265 @@
+"""Finding, downloading (against a loopback HTTP server) and caching the generated VGG-19."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fake_vgg import write_vgg_mat
+
+import network
+import vgg
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Serves server.data at any path, honouring Range unless told not to, maybe cut short."""
+
+    def do_GET(self) -> None:
+        server = self.server
+        data = server.data
+        asked = self.headers.get("Range")
+        server.ranges.append(asked)
+        start = 0
+        if asked and not server.ignore_range:
+            start = int(asked.removeprefix("bytes=").rstrip("-"))
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if server.cut:  # send half the file, then close the connection
+            server.cut = False
+            body = body[: len(data) // 2]
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        """Keep the test output quiet."""
+
+
+@pytest.fixture(scope="module")
+def mat_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A tiny generated VGG-19 .mat, as bytes."""
+    path = tmp_path_factory.mktemp("served") / "vgg.mat"
+    write_vgg_mat(str(path), "new")
+    return path.read_bytes()
+
+
+@pytest.fixture
+def server(mat_bytes: bytes):
+    """A loopback HTTP server serving mat_bytes, in a thread."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.data, httpd.ranges, httpd.cut, httpd.ignore_range = mat_bytes, [], False, False
+    httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/{network.FILENAME}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty working folder and a cache folder, with no network-related variables set."""
+    for name in list(os.environ):
+        if name.startswith("NEURAL_STYLE_"):
+            monkeypatch.delenv(name)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("NEURAL_STYLE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_cache_dir_order() -> None:
+    assert network.cache_dir({"NEURAL_STYLE_HOME": "/a", "XDG_CACHE_HOME": "/b"}) == Path("/a")
+    assert network.cache_dir({"XDG_CACHE_HOME": "/b"}) == Path("/b/neural-style")
+    assert network.cache_dir({}) == Path.home() / ".cache" / "neural-style"
+
+
+def test_find_order(home: Path, tmp_path: Path) -> None:
+    env = {"NEURAL_STYLE_HOME": str(home)}
+    assert network.find_network(env) is None
+    home.mkdir()
+    (home / network.FILENAME).write_bytes(b"cache")
+    assert network.find_network(env) == home / network.FILENAME
+    Path(network.FILENAME).write_bytes(b"cwd")
+    assert network.find_network(env) == Path.cwd() / network.FILENAME
+    named = tmp_path / "named.mat"
+    named.write_bytes(b"env")
+    assert network.find_network({**env, "NEURAL_STYLE_NETWORK": str(named)}) == named
+    with pytest.raises(ValueError, match="missing.mat"):
+        network.find_network({**env, "NEURAL_STYLE_NETWORK": str(tmp_path / "missing.mat")})
+
+
+def test_explicit_path_must_exist(home: Path, tmp_path: Path) -> None:
+    given = tmp_path / "given.mat"
+    given.write_bytes(b"x")
+    assert network.resolve_network(str(given)) == given
+    with pytest.raises(ValueError, match="nope.mat does not exist"):
+        network.resolve_network(str(tmp_path / "nope.mat"))
+
+
+def test_download_lands_and_is_used(home: Path, server, mat_bytes: bytes, monkeypatch) -> None:
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_URL", server.url)
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_SHA256", sha(mat_bytes))
+    stream = io.StringIO()
+    path = network.resolve_network(None, stream=stream)
+    assert path == home / network.FILENAME
+    assert sha(path.read_bytes()) == sha(mat_bytes)
+    assert sorted(p.name for p in home.iterdir()) == [network.FILENAME]
+    assert network.FILENAME in stream.getvalue()  # the progress bar
+    assert set(network.load_network(path).weights) == set(vgg.CONV_LAYERS)
+    assert network.resolve_network(None) == path  # found in the cache, not fetched again
+    assert len(server.ranges) == 1
+
+
+def test_interrupted_download_resumes(home: Path, server, mat_bytes: bytes) -> None:
+    server.cut = True
+    dest = home / network.FILENAME
+    with pytest.raises(ValueError, match="interrupted at .*closed early.*run again") as error:
+        network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
+    assert "\n" not in str(error.value)
+    part = home / (network.FILENAME + ".part")
+    half = len(mat_bytes) // 2
+    assert part.stat().st_size == half and not dest.exists()
+    network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
+    assert server.ranges == [None, f"bytes={half}-"]
+    assert sha(dest.read_bytes()) == sha(mat_bytes) and not part.exists()
+
+
+def test_server_ignoring_range_starts_over(home: Path, server, mat_bytes: bytes) -> None:
+    home.mkdir()
+    part = home / (network.FILENAME + ".part")
+    part.write_bytes(b"stale bytes")
+    server.ignore_range = True
+    dest = network.download_network(home / network.FILENAME, server.url, sha(mat_bytes))
+    assert server.ranges == ["bytes=11-"]
+    assert dest.read_bytes() == mat_bytes and not part.exists()
+
+
+def test_wrong_hash_leaves_nothing(home: Path, server, mat_bytes: bytes) -> None:
+    env = {
+        "NEURAL_STYLE_HOME": str(home),
+        "NEURAL_STYLE_NETWORK_URL": server.url,
+        "NEURAL_STYLE_NETWORK_SHA256": "0" * 64,
+    }
+    with pytest.raises(ValueError, match=f"expected {'0' * 64}, got {sha(mat_bytes)}"):
+        network.resolve_network(None, env=env, stream=io.StringIO())
+    assert list(home.iterdir()) == []
+
+
+def test_unreachable_url(home: Path) -> None:
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/{network.FILENAME}"
+    env = {"NEURAL_STYLE_HOME": str(home), "NEURAL_STYLE_NETWORK_URL": url}
+    with pytest.raises(ValueError, match="could not reach") as error:
+        network.resolve_network(None, env=env, stream=io.StringIO())
+    message = str(error.value)
+    assert url in message and "--network" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("switch", ["argument", "variable"])
+def test_no_download(home: Path, monkeypatch: pytest.MonkeyPatch, switch: str) -> None:
+    if switch == "variable":
+        monkeypatch.setenv("NEURAL_STYLE_NO_DOWNLOAD", "1")
+    with pytest.raises(ValueError, match="downloading is off") as error:
+        network.resolve_network(None, download=switch != "argument")
+    message = str(error.value)
+    assert str(home) in message and network.URL in message and "--network" in message
+    assert "\n" not in message
+
+
+def cached(home: Path) -> list[Path]:
+    return sorted(home.glob("*.npz"))
+
+
+def no_loadmat(path: str) -> vgg.Network:
+    raise AssertionError("vgg.load_mat was called")
+
+
+def same(a: vgg.Network, b: vgg.Network) -> bool:
+    if a.weights.keys() != b.weights.keys() or not np.array_equal(a.mean_pixel, b.mean_pixel):
+        return False
+    pairs = [
+        (x, y) for name in a.weights for x, y in zip(a.weights[name], b.weights[name], strict=True)
+    ]
+    return all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in pairs)
+
+
+def test_cache_written_then_read(home: Path, tmp_path: Path, monkeypatch) -> None:
+    mat = tmp_path / "vgg.mat"
+    write_vgg_mat(str(mat), "old")
+    first = network.load_network(mat)
+    assert same(first, vgg.load_mat(str(mat)))
+    assert len(cached(home)) == 1 and not list(home.glob("*.tmp"))
+    monkeypatch.setattr(vgg, "load_mat", no_loadmat)
+    assert same(network.load_network(str(mat)), first)
+
+
+def test_cache_invalidated_when_mat_changes(home: Path, tmp_path: Path) -> None:
+    mat = tmp_path / "vgg.mat"
+    write_vgg_mat(str(mat), "new", seed=0)
+    first = network.load_network(mat)
+    old_cache = cached(home)
+    mtime = mat.stat().st_mtime_ns
+    write_vgg_mat(str(mat), "new", seed=1)
+    os.utime(mat, ns=(mtime + 10**9, mtime + 10**9))  # a later mtime, whatever the clock
+    second = network.load_network(mat)
+    assert not np.array_equal(first.weights["conv1_1"][0], second.weights["conv1_1"][0])
+    assert same(second, vgg.load_mat(str(mat)))
+    assert len(cached(home)) == 1 and cached(home) != old_cache  # the stale one is gone
+
+
+@pytest.mark.parametrize("damage", ["garbage", "wrong arrays", "wrong dtype"])
+def test_corrupt_cache_rebuilt(home: Path, tmp_path: Path, monkeypatch, damage: str) -> None:
+    mat = tmp_path / "vgg.mat"
+    write_vgg_mat(str(mat), "new")
+    first = network.load_network(mat)
+    (file,) = cached(home)
+    if damage == "garbage":
+        file.write_bytes(b"not a zip file at all" * 10)
+    elif damage == "wrong arrays":
+        np.savez(file, layers=np.array(["conv1_1"]), mean_pixel=first.mean_pixel)
+    else:
+        arrays = {"layers": np.array(["conv1_1"]), "mean_pixel": first.mean_pixel}
+        kernel, bias = first.weights["conv1_1"]
+        np.savez(file, **arrays, conv1_1_kernel=kernel.astype(np.float64), conv1_1_bias=bias)
+    with pytest.warns(UserWarning, match="rebuilding"):
+        assert same(network.load_network(mat), first)
+    monkeypatch.setattr(vgg, "load_mat", no_loadmat)
+    assert same(network.load_network(mat), first)  # the rebuilt cache is good
+
+
+def test_unwritable_cache_warns(tmp_path: Path, network_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"")
+    env = {"NEURAL_STYLE_HOME": str(blocker / "cache")}
+    with pytest.warns(UserWarning, match="could not write network cache"):
+        loaded = network.load_network(network_path, env=env)
+    assert same(loaded, vgg.load_mat(str(network_path)))
+
+
+def test_no_cache(home: Path, network_path: Path) -> None:
+    network.load_network(network_path, use_cache=False)
+    assert not home.exists()
+
+
+def test_missing_mat(home: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot read network file"):
+        network.load_network(tmp_path / "absent.mat")
