@@ -7,14 +7,14 @@ import math
 import os
 import re
 import sys
+import warnings
 from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
 
 import images  # noqa: E402
+import network  # noqa: E402
 import stylize  # noqa: E402
-
-NETWORK = "imagenet-vgg-verydeep-19.mat"
 
 
 class UsageError(Exception):
@@ -54,11 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neural_style.py",
         description=__doc__,
     )
-    p.add_argument("--content", required=True, metavar="PATH", help="content photograph")
+    p.add_argument("--content", metavar="PATH", help="content photograph (required)")
     p.add_argument(
-        "--styles", required=True, nargs="+", metavar="PATH", help="one or more style images"
+        "--styles", nargs="+", metavar="PATH", help="one or more style images (required)"
     )
-    p.add_argument("--output", required=True, metavar="PATH", help="final image (.jpg, .png, ...)")
+    p.add_argument("--output", metavar="PATH", help="final image, .jpg, .png, ... (required)")
     p.add_argument(
         "--checkpoint-output",
         metavar="PATTERN",
@@ -89,9 +89,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--network",
-        default=NETWORK,
         metavar="PATH",
-        help="VGG-19 MatConvNet weights (default: %(default)s)",
+        help="VGG-19 MatConvNet weights (default: $NEURAL_STYLE_NETWORK, else "
+        f"./{network.FILENAME}, else the cache folder $NEURAL_STYLE_HOME, "
+        "$XDG_CACHE_HOME/neural-style or ~/.cache/neural-style, where it is downloaded "
+        "when found nowhere)",
+    )
+    p.add_argument(
+        "--no-download",
+        action="store_true",
+        help="never download the weights (also: NEURAL_STYLE_NO_DOWNLOAD=1)",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="read the .mat itself, not the fast weight cache"
+    )
+    p.add_argument(
+        "--download-network",
+        action="store_true",
+        help="download the weights into the cache folder (if not found), print the path, exit",
     )
     p.add_argument(
         "--content-weight",
@@ -143,6 +158,11 @@ def checkpoint_name(pattern: str, iteration: int) -> str:
 
 def validate(options: argparse.Namespace) -> None:
     """Raise UsageError for any bad combination of options or missing path."""
+    missing = [
+        f"--{name}" for name in ("content", "styles", "output") if not getattr(options, name)
+    ]
+    if missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     if (options.checkpoint_output is None) != (options.checkpoint_iterations is None):
         raise UsageError("--checkpoint-output and --checkpoint-iterations go together")
     if options.checkpoint_output is not None:
@@ -165,13 +185,13 @@ def validate(options: argparse.Namespace) -> None:
         stylize.normalize_blend(options.style_blend_weights, count)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    inputs = [("--content", options.content), ("--network", options.network)]
+    inputs = [("--content", options.content)]
+    inputs += [("--network", options.network)] if options.network else []
     inputs += [("--styles", path) for path in options.styles]
     inputs += [("--initial", options.initial)] if options.initial else []
     for flag, path in inputs:
         if not os.path.exists(path):
-            hint = " (download it first: see README)" if flag == "--network" else ""
-            raise UsageError(f"{flag}: {path} does not exist{hint}")
+            raise UsageError(f"{flag}: {path} does not exist")
         if not os.path.isfile(path):
             raise UsageError(f"{flag}: {path} is not a file")
     outputs = [("--output", options.output)]
@@ -217,12 +237,11 @@ def print_losses(losses: stylize.Losses) -> None:
 
 def run(options: argparse.Namespace) -> None:
     """Load everything, optimise, print progress and write checkpoints and the output."""
-    import vgg  # deferred: TensorFlow loads only once the options are known to be good
-
     content, styles, initial = load_inputs(options)
-    network = vgg.load_mat(options.network)
+    path = network.resolve_network(options.network, download=not options.no_download)
+    weights = network.load_network(path, use_cache=not options.no_cache)
     progress = stylize.stylize(
-        network,
+        weights,
         content,
         styles,
         iterations=options.iterations,
@@ -255,10 +274,25 @@ def run(options: argparse.Namespace) -> None:
         raise
 
 
+def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> None:
+    """Print a warning as one line on stderr."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; errors become one line on stderr and an exit status."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    """main() without the warning set-up."""
     try:
         options = build_parser().parse_args(argv)
+        if options.download_network:
+            print(network.resolve_network(None, download=not options.no_download))
+            return 0
         validate(options)
         run(options)
     except UsageError as exc:

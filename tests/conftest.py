@@ -56,3 +56,11 @@ def inputs(tmp_path: Path) -> dict[str, Path]:
         "style2": save(tmp_path / "style2.png", smooth_image(20, 30, 3)),
         "initial": save(tmp_path / "initial.png", smooth_image(12, 16, 4)),
     }
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep the weight cache of every test in a folder of its own, never the user's."""
+    home = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("NEURAL_STYLE_HOME", str(home))
+    return home

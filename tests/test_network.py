@@ -263,3 +263,51 @@ def test_no_cache(home: Path, network_path: Path) -> None:
 def test_missing_mat(home: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="cannot read network file"):
         network.load_network(tmp_path / "absent.mat")
+
+
+def test_cli_downloads_verifies_then_runs_from_cache(
+    home: Path, server, mat_bytes: bytes, inputs, monkeypatch, capsys
+) -> None:
+    import neural_style
+
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_URL", server.url)
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_SHA256", sha(mat_bytes))
+    argv = ["--content", str(inputs["content"]), "--styles", str(inputs["style1"])]
+    argv += ["--iterations", "1"]
+    assert neural_style.main([*argv, "--output", "a.png"]) == 0
+    assert (home / network.FILENAME).read_bytes() == mat_bytes
+    assert len(list(home.glob("*.npz"))) == 1 and len(server.ranges) == 1
+    monkeypatch.setattr(vgg, "load_mat", no_loadmat)  # the second run reads the cache
+    assert neural_style.main([*argv, "--output", "b.png"]) == 0
+    assert len(server.ranges) == 1 and Path("b.png").is_file()
+
+
+def test_cli_wrong_hash_leaves_nothing(home: Path, server, inputs, monkeypatch, capsys) -> None:
+    import neural_style
+
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_URL", server.url)
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_SHA256", "0" * 64)
+    argv = ["--content", str(inputs["content"]), "--styles", str(inputs["style1"])]
+    assert neural_style.main([*argv, "--output", "a.png", "--iterations", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: SHA256 mismatch") and "0" * 64 in err[-1]
+    assert list(home.iterdir()) == [] and not Path("a.png").exists()
+
+
+def test_cli_download_network_prints_the_path(home: Path, server, mat_bytes, monkeypatch, capsys):
+    import neural_style
+
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_URL", server.url)
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK_SHA256", sha(mat_bytes))
+    assert neural_style.main(["--download-network"]) == 0
+    assert capsys.readouterr().out.strip() == str(home / network.FILENAME)
+
+
+def test_cli_no_download_and_no_file(home: Path, inputs, capsys) -> None:
+    import neural_style
+
+    argv = ["--content", str(inputs["content"]), "--styles", str(inputs["style1"])]
+    assert neural_style.main([*argv, "--output", "a.png", "--no-download"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no imagenet-vgg-verydeep-19.mat") and err.count("\n") == 1
+    assert "--network PATH" in err and network.URL in err
