@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -178,8 +179,13 @@ def stylize(
     checkpoint_iterations: int | None = None,
     seed: int | None = None,
     stop: Callable[[], bool] | None = None,
+    style_cache: dict | None = None,
 ) -> Iterator[Progress]:
-    """Optimise an image towards content's features and styles' grams; yield each iteration."""
+    """Optimise an image towards content's features and styles' grams; yield each iteration.
+
+    style_cache, if given, keeps the style grams between calls that use the same network (the
+    caller keeps one per network), so a batch computes each style image's targets once.
+    """
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     blend = normalize_blend(style_blend_weights, len(styles))
@@ -191,14 +197,19 @@ def stylize(
     def features(image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
         return vgg.extract(net, tf.constant(vgg.preprocess(image, mean)[None]), tuple(layers))
 
+    def style_grams(style: np.ndarray) -> dict[str, tf.Tensor]:
+        # The key holds everything the grams depend on besides the network.
+        key = (hashlib.sha1(style.tobytes()).hexdigest(), style.shape, tuple(STYLE_LAYERS))
+        cache = {} if style_cache is None else style_cache
+        if key not in cache:
+            style_features = features(style, STYLE_LAYERS)
+            cache[key] = {name: gram(style_features[name]) for name in STYLE_LAYERS}
+        return cache[key]
+
     # Targets are computed once, before the loop.
-    style_grams = []
-    for style in styles:
-        style_features = features(style, STYLE_LAYERS)
-        style_grams.append({name: gram(style_features[name]) for name in STYLE_LAYERS})
     targets = {
         "content": features(content, CONTENT_LAYERS),
-        "styles": style_grams,
+        "styles": [style_grams(style) for style in styles],
         "blend": tf.constant(blend, tf.float32),
         "coefficients": tf.constant([content_weight, style_weight, tv_weight], tf.float32),
     }

@@ -83,3 +83,19 @@ def test_missing_network_layer(tmp_path):
     write_vgg_mat(str(path), "old", drop=("conv5_1",))
     with pytest.raises(ValueError, match="lacks layer 'conv5_1'"):
         run(vgg.load_mat(str(path)), iterations=1)
+
+
+def test_style_cache_is_filled_once_and_used(network):
+    cache: dict = {}
+    first = run(network, iterations=1, style_cache=cache)[0].losses
+    assert len(cache) == 1
+    again = run(network, iterations=1, style_cache=cache)[0].losses
+    assert len(cache) == 1 and again == first
+    other = [smooth_image(40, 40, 5)]
+    list(stylize.stylize(network, CONTENT, other, iterations=1, style_cache=cache))
+    assert len(cache) == 2
+    # The cached grams are what the loss uses: zeroed grams change the style loss.
+    for grams in cache.values():
+        for name in grams:
+            grams[name] = grams[name] * 0
+    assert run(network, iterations=1, style_cache=cache)[0].losses.style != first.style
