@@ -98,13 +98,14 @@ def _check_extension(path: str) -> None:
         )
 
 
-def check_output(path: str) -> None:
-    """Raise ValueError unless an image can be written to path; missing folders are fine.
+def check_output(path: str, image: bool = True) -> None:
+    """Raise ValueError unless an image (any file if not image) can be written to path.
 
     Folders that do not exist yet are created by atomic_output at write time, so only the
-    nearest existing ancestor must be a writable folder.
+    nearest existing ancestor must be a writable folder. Missing folders are fine.
     """
-    _check_extension(path)
+    if image:
+        _check_extension(path)
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a folder; give a file name")
     folder = os.path.dirname(path) or "."

@@ -12,9 +12,12 @@ from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
 
+import batch  # noqa: E402
 import images  # noqa: E402
 import network  # noqa: E402
+import progress  # noqa: E402
 import stylize  # noqa: E402
+import vgg  # noqa: E402
 
 
 class UsageError(Exception):
@@ -54,11 +57,22 @@ def build_parser() -> argparse.ArgumentParser:
         prog="neural_style.py",
         description=__doc__,
     )
-    p.add_argument("--content", metavar="PATH", help="content photograph (required)")
+    p.add_argument("--content", metavar="PATH", help="content photograph (required unless --batch)")
     p.add_argument(
-        "--styles", nargs="+", metavar="PATH", help="one or more style images (required)"
+        "--styles",
+        nargs="+",
+        metavar="PATH",
+        help="one or more style images (required unless --batch)",
     )
-    p.add_argument("--output", metavar="PATH", help="final image, .jpg, .png, ... (required)")
+    p.add_argument(
+        "--output", metavar="PATH", help="final image, .jpg, .png, ... (required unless --batch)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --output; with --batch, rerun jobs whose output exists"
+        " (default: an existing output is an error, or a finished batch job)",
+    )
     p.add_argument(
         "--checkpoint-output",
         metavar="PATTERN",
@@ -146,6 +160,37 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="print the losses every N iterations (default: none)",
     )
+    p.add_argument("--quiet", action="store_true", help="print only errors")
+    p.add_argument(
+        "--progress-log",
+        metavar="FILE.jsonl",
+        help="append one JSON object per iteration: losses, elapsed seconds, size (default: none)",
+    )
+    p.add_argument(
+        "--progress-plot",
+        metavar="FILE.png",
+        help="plot the losses against iterations (log scale), rewritten at each checkpoint"
+        " and at the end (default: none)",
+    )
+    p.add_argument(
+        "--contact-sheet",
+        metavar="FILE.jpg",
+        help="tile all checkpoints, each labelled with its iteration, rewritten at each"
+        " checkpoint (default: none)",
+    )
+    p.add_argument(
+        "--batch",
+        metavar="FILE",
+        help="run the jobs of a CSV (with a header row) or JSON Lines (.jsonl) file, one per"
+        " row; columns are option names and override the command line (default: none)",
+    )
+    p.add_argument(
+        "--shard",
+        type=batch.parse_shard,
+        metavar="K/N",
+        help="with --batch, run only the jobs whose 0-based row index i has i %% N == K"
+        " (default: all)",
+    )
     return p
 
 
@@ -163,6 +208,11 @@ def validate(options: argparse.Namespace) -> None:
     ]
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    if options.batch is None:  # a batch skips jobs whose output exists instead
+        if options.shard is not None:
+            raise UsageError("--shard goes with --batch")
+        if os.path.exists(options.output) and not options.overwrite:
+            raise UsageError(f"--output: {options.output} exists; pass --overwrite to replace it")
     if (options.checkpoint_output is None) != (options.checkpoint_iterations is None):
         raise UsageError("--checkpoint-output and --checkpoint-iterations go together")
     if options.checkpoint_output is not None:
@@ -197,9 +247,16 @@ def validate(options: argparse.Namespace) -> None:
     outputs = [("--output", options.output)]
     if options.checkpoint_output:
         outputs.append(("--checkpoint-output", checkpoint_name(options.checkpoint_output, 1)))
+    for flag, path in (
+        ("--progress-plot", options.progress_plot),
+        ("--contact-sheet", options.contact_sheet),
+        ("--progress-log", options.progress_log),
+    ):
+        if path:
+            outputs.append((flag, path))
     for flag, path in outputs:
         try:
-            images.check_output(path)
+            images.check_output(path, image=flag != "--progress-log")
         except ValueError as exc:
             raise UsageError(f"{flag}: {exc}") from None
 
@@ -224,23 +281,26 @@ def load_inputs(options: argparse.Namespace) -> tuple:
     return content, styles, initial
 
 
-def print_losses(losses: stylize.Losses) -> None:
-    """The SPEC's four aligned loss lines."""
-    for label, value in (
-        ("content loss", losses.content),
-        ("style loss", losses.style),
-        ("tv loss", losses.tv),
-        ("total loss", losses.total),
-    ):
-        print(f"{label:>14}: {value:g}", file=sys.stderr)
-
-
-def run(options: argparse.Namespace) -> None:
-    """Load everything, optimise, print progress and write checkpoints and the output."""
-    content, styles, initial = load_inputs(options)
+def load_network(options: argparse.Namespace) -> vgg.Network:
+    """The VGG-19 weights the options name, found (or downloaded) and loaded."""
     path = network.resolve_network(options.network, download=not options.no_download)
-    weights = network.load_network(path, use_cache=not options.no_cache)
-    progress = stylize.stylize(
+    return network.load_network(path, use_cache=not options.no_cache)
+
+
+def run(
+    options: argparse.Namespace,
+    weights: vgg.Network,
+    interrupts: batch.Interrupts,
+    unfinished: str,
+    label: str = "",
+    style_cache: dict | None = None,
+) -> None:
+    """Optimise, show progress and write checkpoints and the output.
+
+    A run cut short (signal, or a NaN loss) writes its best image to unfinished instead.
+    """
+    content, styles, initial = load_inputs(options)
+    steps = stylize.stylize(
         weights,
         content,
         styles,
@@ -252,15 +312,35 @@ def run(options: argparse.Namespace) -> None:
         learning_rate=options.learning_rate,
         initial=initial,
         checkpoint_iterations=options.checkpoint_iterations,
+        stop=interrupts.stop,
+        style_cache=style_cache,
     )
-    every = options.print_iterations
+    report = progress.Reporter(
+        sys.stderr,
+        content.shape[:2],
+        options.output,
+        print_every=options.print_iterations,
+        quiet=options.quiet,
+        log=options.progress_log,
+        plot=options.progress_plot,
+        sheet=options.contact_sheet,
+        label=label,
+    )
     try:
-        for step in progress:
-            print(f"Iteration {step.iteration}/{step.iterations}", file=sys.stderr)
-            if every and ((step.iteration - 1) % every == 0 or step.iteration == step.iterations):
-                print_losses(step.losses)
+        for step in steps:
+            interrupts.running = True  # from the first iteration on, a signal only sets a flag
+            report.step(step)
             if step.image is None:
                 continue
+            cut = step.final and interrupts.stop() and step.iteration < step.iterations
+            if cut:
+                images.write_image(unfinished, step.image)
+                where = f" of {label}" if label else ""
+                raise batch.Interrupted(
+                    interrupts.signum,
+                    f"at iteration {step.iteration}/{step.iterations}{where}: "
+                    f"best image so far written to {unfinished}",
+                )
             if step.final:
                 images.write_image(options.output, step.image)
             elif options.checkpoint_output:
@@ -269,9 +349,72 @@ def run(options: argparse.Namespace) -> None:
                 )
     except stylize.NonFiniteLoss as exc:
         if exc.best is not None:
-            images.write_image(options.output, exc.best)
-            raise ValueError(f"{exc} (best image so far written to {options.output})") from None
+            images.write_image(unfinished, exc.best)
+            raise ValueError(f"{exc} (best image so far written to {unfinished})") from None
         raise
+    finally:
+        interrupts.running = False
+        report.close()
+
+
+def run_batch(
+    parser: argparse.ArgumentParser, options: argparse.Namespace, interrupts: batch.Interrupts
+) -> int:
+    """Run the batch file's jobs (of this shard), skipping finished ones; 1 if any failed."""
+    if not os.path.isfile(options.batch):
+        raise UsageError(f"--batch: {options.batch} does not exist or is not a file")
+    try:
+        rows = batch.read_rows(options.batch, parser)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"--batch: {exc}") from None
+    jobs: list[argparse.Namespace | str] = []
+    for row in rows:
+        try:
+            jobs.append(batch.job_namespace(parser, options, row))
+        except UsageError as exc:
+            jobs.append(str(exc))  # this job fails with that reason; the others go on
+    try:
+        batch.check_distinct(jobs)
+    except ValueError as exc:
+        raise UsageError(f"--batch: {exc}") from None
+    summary, weights, style_cache = batch.Summary(), None, {}
+
+    def say(text: str) -> None:
+        if not options.quiet:
+            print(text, file=sys.stderr)
+
+    try:
+        for index, job in enumerate(jobs):
+            if not batch.in_shard(index, options.shard):
+                continue
+            label = f"job {index + 1}/{len(jobs)}"
+            output = job if isinstance(job, str) else job.output
+            try:
+                if isinstance(job, str):
+                    raise UsageError(job)
+                if job.output and os.path.exists(job.output) and not options.overwrite:
+                    say(f"{label}: {job.output} exists, skipped")
+                    summary.skipped += 1
+                    continue
+                validate(job)
+                if weights is None:
+                    weights = load_network(options)
+                say(f"{label}: {job.output}")
+                unfinished = batch.interrupted_path(job.output)
+                run(job, weights, interrupts, unfinished, label, style_cache)
+                if os.path.exists(unfinished):  # an earlier run's, now superseded
+                    os.remove(unfinished)
+                summary.done += 1
+            except (UsageError, ValueError, OSError) as exc:
+                reason = f"{label} ({output}): {exc}" if output != str(exc) else f"{label}: {exc}"
+                print(f"error: {reason}", file=sys.stderr)
+                summary.failed.append(reason)
+            if interrupts.stop():  # the signal came as the job finished
+                raise batch.Interrupted(interrupts.signum, f"after {label}")
+    finally:
+        for line in summary.lines():
+            say(line)
+    return 1 if summary.failed else 0
 
 
 def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> None:
@@ -289,12 +432,19 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str] | None) -> int:
     """main() without the warning set-up."""
     try:
-        options = build_parser().parse_args(argv)
+        parser = build_parser()
+        options = parser.parse_args(argv)
         if options.download_network:
             print(network.resolve_network(None, download=not options.no_download))
             return 0
-        validate(options)
-        run(options)
+        with batch.Interrupts() as interrupts:
+            if options.batch is not None:
+                return run_batch(parser, options, interrupts)
+            validate(options)
+            run(options, load_network(options), interrupts, options.output)
+    except batch.Interrupted as exc:
+        print(f"interrupted {exc}", file=sys.stderr)
+        return exc.status
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

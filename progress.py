@@ -1,0 +1,175 @@
+"""A run's progress: a bar or plain lines, the JSONL log, the loss plot, the contact sheet."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import TextIO
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+import images
+import stylize
+
+PLOT_SIZE = (8, 5)  # inches, at PLOT_DPI: an 800x500 image
+PLOT_DPI = 100
+THUMB_WIDTH = 160  # contact sheet tile width; the height keeps the aspect ratio
+LABEL_HEIGHT = 16  # the strip under each tile holding "iteration N"
+
+
+def loss_lines(losses: stylize.Losses) -> str:
+    """The SPEC's four aligned loss lines."""
+    return "\n".join(
+        f"{label:>14}: {value:g}"
+        for label, value in (
+            ("content loss", losses.content),
+            ("style loss", losses.style),
+            ("tv loss", losses.tv),
+            ("total loss", losses.total),
+        )
+    )
+
+
+def plot(records: list[dict]) -> np.ndarray:
+    """The loss terms against iterations, log scale, as an 8-bit RGB image."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: slow to import
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=PLOT_SIZE, dpi=PLOT_DPI)
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    iterations = [r["iteration"] for r in records]
+    positive = False
+    for term in ("content", "style", "tv", "total"):
+        values = [r[term] for r in records]
+        if any(v > 0 for v in values):
+            axes.plot(iterations, values, label=term)
+            positive = True
+    if positive:  # a log axis needs a positive value; zero terms (weight 0) are left out
+        axes.set_yscale("log", nonpositive="mask")
+        axes.legend()
+    axes.set_xlabel("iteration")
+    axes.set_ylabel("loss")
+    axes.grid(True, which="both", alpha=0.3)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
+
+
+def thumbnail(image: np.ndarray) -> np.ndarray:
+    """image resized to THUMB_WIDTH wide, keeping its aspect ratio."""
+    height = max(1, round(image.shape[0] * THUMB_WIDTH / image.shape[1]))
+    return np.asarray(
+        Image.fromarray(image).resize((THUMB_WIDTH, height), Image.Resampling.LANCZOS)
+    )
+
+
+def contact_sheet(tiles: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    """Thumbnails tiled left to right, top to bottom, each labelled with its iteration."""
+    columns = math.ceil(math.sqrt(len(tiles)))
+    rows = math.ceil(len(tiles) / columns)
+    height = max(tile.shape[0] for _, tile in tiles) + LABEL_HEIGHT
+    sheet = Image.new("RGB", (columns * THUMB_WIDTH, rows * height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, (iteration, tile) in enumerate(tiles):
+        x, y = (k % columns) * THUMB_WIDTH, (k // columns) * height
+        sheet.paste(Image.fromarray(tile), (x, y))
+        draw.text((x + 3, y + tile.shape[0] + 2), f"iteration {iteration}", fill="black")
+    return np.asarray(sheet)
+
+
+class Reporter:
+    """Shows one run's progress and writes its log, plot and contact sheet as it goes.
+
+    On a terminal (and not quiet) a tqdm bar; otherwise the SPEC's plain lines, or nothing
+    when quiet. elapsed in the log counts seconds from the reporter's creation.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        size: tuple[int, int],
+        output: str,
+        print_every: int | None = None,
+        quiet: bool = False,
+        log: str | None = None,
+        plot: str | None = None,
+        sheet: str | None = None,
+        label: str = "",
+    ):
+        self.stream, self.size, self.output = stream, [int(n) for n in size], output
+        self.print_every, self.quiet, self.label = print_every, quiet, label
+        self.log_path, self.plot_path, self.sheet_path = log, plot, sheet
+        self.started = time.monotonic()
+        self.bar = None
+        self.log = None
+        self.records: list[dict] = []
+        self.tiles: list[tuple[int, np.ndarray]] = []
+
+    def _print(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream)
+
+    def _show(self, step: stylize.Progress) -> None:
+        """The bar's update, or the plain lines of one iteration."""
+        if self.quiet:
+            return
+        losses = step.losses
+        if self.bar is None and self.stream.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=step.iterations, file=self.stream, desc=self.label or None, unit="it"
+            )
+        if self.bar is not None:
+            self.bar.set_postfix_str(
+                f"content {losses.content:.3g}, style {losses.style:.3g}, "
+                f"tv {losses.tv:.3g}, total {losses.total:.3g}",
+                refresh=False,
+            )
+            self.bar.update(1)
+        else:
+            print(f"Iteration {step.iteration}/{step.iterations}", file=self.stream)
+        every = self.print_every
+        if every and ((step.iteration - 1) % every == 0 or step.iteration == step.iterations):
+            self._print(loss_lines(losses))
+
+    def step(self, step: stylize.Progress) -> None:
+        """Report one iteration; at checkpoints and the end, rewrite the plot and sheet."""
+        self._show(step)
+        losses = step.losses
+        record = {
+            "iteration": step.iteration,
+            "content": losses.content,
+            "style": losses.style,
+            "tv": losses.tv,
+            "total": losses.total,
+            "elapsed": round(time.monotonic() - self.started, 3),
+            "size": self.size,
+            "output": self.output,
+        }
+        self.records.append(record)
+        if self.log_path:
+            if self.log is None:
+                os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
+                self.log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
+            self.log.write(json.dumps(record) + "\n")
+            self.log.flush()
+        if step.image is None:
+            return
+        if self.plot_path:
+            images.write_image(self.plot_path, plot(self.records))
+        if self.sheet_path:
+            self.tiles.append((step.iteration, thumbnail(step.image)))
+            images.write_image(self.sheet_path, contact_sheet(self.tiles))
+
+    def close(self) -> None:
+        """Close the bar and the log."""
+        if self.bar is not None:
+            self.bar.close()
+        if self.log is not None:
+            self.log.close()
