@@ -70,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing --output; with --batch, rerun jobs whose output exists"
-        " (default: an existing output is an error, or a finished batch job)",
+        help="replace an existing --output (default: that is an error); with --batch, rerun"
+        " jobs whose output exists (default: skip them)",
     )
     p.add_argument(
         "--checkpoint-output",

@@ -1,0 +1,227 @@
+"""Batch runs, shards, resume, --overwrite and clean stops on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import batch
+import neural_style
+import stylize
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_csv(path: Path, header: str, *rows: str) -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def temporaries(folder: Path) -> list[Path]:
+    """Temporary files left behind (images.atomic_output's .NAME.tmp-XXXX.EXT)."""
+    return [p for p in folder.rglob("*") if ".tmp-" in p.name or p.name.endswith(".part")]
+
+
+def jobs_run(err: str) -> list[int]:
+    """The job numbers that started, from 'job K/N: OUTPUT' lines."""
+    return [int(k) for k in re.findall(r"^job (\d+)/\d+: \S+$", err, re.M)]
+
+
+def test_three_jobs_one_fails_then_resume(inputs, network_path, tmp_path, capsys):
+    content, style1, style2 = inputs["content"], inputs["style1"], inputs["style2"]
+    manifest = write_csv(
+        tmp_path / "jobs.csv",
+        "content,styles,output,width,style_blend_weights",
+        f"{content},{style1},{tmp_path}/a.jpg,,",
+        f"{content},{style1},{tmp_path}/b.jpg,-3,",
+        f"{content},{style1};{style2},{tmp_path}/c.png,16,1;3",
+    )
+    argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "2"]
+    assert neural_style.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "error: job 2/3: argument --width: must be a whole number >= 1, got '-3'" in err
+    assert "batch: 2 done, 0 skipped, 1 failed" in err
+    assert "  failed: job 2/3: argument --width" in err
+    # Per-job overrides: job 3's width and two styles; job 1 keeps the content's width.
+    assert Image.open(tmp_path / "a.jpg").size == (32, 24)
+    assert Image.open(tmp_path / "c.png").size == (16, 12)
+    before = {name: (tmp_path / name).stat().st_mtime_ns for name in ("a.jpg", "c.png")}
+    assert neural_style.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "batch: 0 done, 2 skipped, 1 failed" in err and jobs_run(err) == []
+    assert before == {name: (tmp_path / name).stat().st_mtime_ns for name in before}
+
+
+def test_jsonl_lists_numbers_and_flags(inputs, network_path, tmp_path, capsys):
+    lines = [
+        {"content": str(inputs["content"]), "styles": [str(inputs["style1"])],
+         "output": str(tmp_path / "x.jpg"), "iterations": 3, "print-iterations": 1},
+        {"content": str(inputs["content"]), "styles": [str(inputs["style2"])],
+         "output": str(tmp_path / "y.jpg"), "width": None},
+    ]  # fmt: skip
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "1"]
+    assert neural_style.main(argv) == 0
+    err = capsys.readouterr().err
+    assert "Iteration 3/3" in err and "Iteration 1/1" in err
+    assert err.count("total loss:") == 3  # job 1 prints at 1, 2, 3; job 2 not at all
+    assert "batch: 2 done, 0 skipped, 0 failed" in err
+
+
+def test_job_namespace_overrides_the_command_line():
+    parser = neural_style.build_parser()
+    base = parser.parse_args(["--batch", "b.csv", "--width", "64", "--style-weight", "3"])
+    job = batch.job_namespace(parser, base, {"width": "128", "styles": "a.jpg; b.jpg"})
+    assert (job.width, job.style_weight, job.styles) == (128, 3.0, ["a.jpg", "b.jpg"])
+    assert base.width == 64 and base.styles is None
+    with pytest.raises(neural_style.UsageError, match="--iterations"):
+        batch.job_namespace(parser, base, {"iterations": "0"})
+
+
+@pytest.mark.parametrize(("n", "count"), [(1, 5), (2, 6), (3, 7), (4, 3)])
+def test_shards_cover_every_job_exactly_once(n, count):
+    owners = [[k for k in range(n) if batch.in_shard(i, (k, n))] for i in range(count)]
+    assert owners == [[i % n] for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("rows", "extra", "message"),
+    [
+        (["content,styles,output,widht", "c.png,s.jpg,o.jpg,3"], [], "unknown column 'widht'"),
+        (["content,styles,output,network", "c.png,s.jpg,o.jpg,n.mat"], [], "column 'network'"),
+        (["content,styles,output", "c.png,s.jpg,o.jpg", "d.png,s.jpg,o.jpg"], [], "jobs 1 and 2"),
+        (["content,styles,output"], [], "no jobs"),
+        (["content,styles,output", "c.png,s.jpg,o.jpg"], ["--shard", "2/2"], "--shard"),
+        (["content,styles,output", "c.png,s.jpg,o.jpg"], ["--shard", "x"], "--shard"),
+    ],
+)
+def test_batch_file_errors_stop_before_work(tmp_path, capsys, rows, extra, message):
+    manifest = write_csv(tmp_path / "jobs.csv", *rows)
+    assert neural_style.main(["--batch", str(manifest), *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+
+
+def test_bad_jsonl_and_missing_batch_file(tmp_path, capsys):
+    manifest = tmp_path / "jobs.jsonl"
+    manifest.write_text('{"content": "c.png"}\n{oops\n')
+    assert neural_style.main(["--batch", str(manifest)]) == 2
+    assert "line 2: not JSON" in capsys.readouterr().err
+    assert neural_style.main(["--batch", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv does not exist" in capsys.readouterr().err
+
+
+def test_single_run_output_guard_and_shard_without_batch(inputs, network_path, tmp_path, capsys):
+    output = tmp_path / "out.jpg"
+    argv = [
+        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
+        "--output", str(output), "--network", str(network_path), "--iterations", "1",
+    ]  # fmt: skip
+    output.write_bytes(b"precious")
+    assert neural_style.main(argv) == 2
+    assert "out.jpg exists; pass --overwrite" in capsys.readouterr().err
+    assert output.read_bytes() == b"precious"
+    assert neural_style.main([*argv, "--shard", "0/2", "--overwrite"]) == 2
+    assert "--shard goes with --batch" in capsys.readouterr().err
+    assert neural_style.main([*argv, "--overwrite"]) == 0
+    assert Image.open(output).size == (32, 24)
+    assert neural_style.main(argv[4:]) == 2
+    assert "required: --content, --styles" in capsys.readouterr().err
+
+
+def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    """The issue's check: shards 0/2 and 1/2, SIGINT in job 4, a re-run redoes nothing."""
+    out = tmp_path / "out"
+    rows = [f"{inputs['content']},{inputs['style1']},{out}/{k}.jpg" for k in range(1, 7)]
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", *rows)
+    argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "4"]
+    real, caches = stylize.stylize, []
+
+    def stylize_with_sigint_in_job_4(*args, **kwargs):
+        caches.append(kwargs["style_cache"])
+        for step in real(*args, **kwargs):
+            if len(caches) == 4 and step.iteration == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", stylize_with_sigint_in_job_4)
+    assert neural_style.main(argv) == 130
+    err = capsys.readouterr().err
+    assert jobs_run(err) == [1, 2, 3, 4]
+    assert "interrupted at iteration 3/4 of job 4/6: best image so far written to" in err
+    assert "batch: 3 done, 0 skipped, 0 failed" in err
+    assert sorted(p.name for p in out.iterdir()) == ["1.jpg", "2.jpg", "3.jpg", "4.interrupted.jpg"]
+    Image.open(out / "4.interrupted.jpg").verify()
+    # One style at one size: its grams were computed once and shared by all jobs.
+    assert all(cache is caches[0] for cache in caches) and len(caches[0]) == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+    monkeypatch.setattr(stylize, "stylize", real)
+    finished = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert neural_style.main([*argv, "--shard", "0/2"]) == 0
+    err = capsys.readouterr().err
+    assert jobs_run(err) == [5] and "batch: 1 done, 2 skipped, 0 failed" in err
+    assert neural_style.main([*argv, "--shard", "1/2"]) == 0
+    err = capsys.readouterr().err
+    assert jobs_run(err) == [4, 6] and "batch: 2 done, 1 skipped, 0 failed" in err
+    assert sorted(p.name for p in out.iterdir()) == [f"{k}.jpg" for k in range(1, 7)]
+    assert all(
+        (out / n).stat().st_mtime_ns == t for n, t in finished.items() if n != "4.interrupted.jpg"
+    )
+    assert temporaries(tmp_path) == []
+
+
+def test_signal_while_loading_writes_nothing(inputs, network_path, tmp_path, capsys, monkeypatch):
+    def load_then_sigterm(path):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the signal should have ended the run")
+
+    monkeypatch.setattr(neural_style, "load_network", load_then_sigterm)
+    argv = [
+        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
+        "--output", str(tmp_path / "out.jpg"), "--network", str(network_path),
+    ]  # fmt: skip
+    assert neural_style.main(argv) == 143
+    err = capsys.readouterr().err
+    assert err == "interrupted before the optimisation started; nothing written (SIGTERM)\n"
+    assert not (tmp_path / "out.jpg").exists()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
+    output = tmp_path / "out.png"
+    command = [
+        sys.executable, str(ROOT / "neural_style.py"),
+        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
+        "--output", str(output), "--network", str(network_path), "--iterations", "100000",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        for line in process.stderr:
+            if line.startswith("Iteration 5/"):
+                break
+            assert time.monotonic() < deadline, "no iteration reported"
+        process.send_signal(signal.SIGINT)
+        _, rest = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130
+    assert re.search(r"^interrupted at iteration \d+/100000: best image so far written", rest, re.M)
+    assert "Traceback" not in rest
+    with Image.open(output) as image:
+        image.verify()
+    assert Image.open(output).size == (32, 24)
+    assert temporaries(tmp_path) == []
