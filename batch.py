@@ -12,8 +12,10 @@ import signal
 from dataclasses import dataclass, field
 
 # Options that hold for the whole batch and cannot be a column of the batch file.
-BATCH_ONLY = ("help", "batch", "shard", "overwrite", "quiet")
-BATCH_ONLY += ("network", "no_download", "no_cache", "download_network")
+BATCH_ONLY = (
+    *("help", "batch", "shard", "overwrite", "quiet"),
+    *("network", "no_download", "no_cache", "download_network"),
+)
 # Files a job writes that no other job of the batch may write too (a log may be shared).
 JOB_FILES = ("output", "checkpoint_output", "progress_plot", "contact_sheet")
 LIST_SEPARATOR = ";"  # between the values of a list option in a CSV cell
