@@ -191,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --batch, run only the jobs whose 0-based row index i has i %% N == K"
         " (default: all)",
     )
+    p.add_argument(
+        "--precision",
+        choices=stylize.PRECISIONS,
+        default=stylize.PRECISION,
+        help="number format of the network's convolutions; Grams, losses and the image stay"
+        " float32 (default: %(default)s)",
+    )
     return p
 
 
@@ -314,6 +321,7 @@ def run(
         checkpoint_iterations=options.checkpoint_iterations,
         stop=interrupts.stop,
         style_cache=style_cache,
+        precision=options.precision,
     )
     report = progress.Reporter(
         sys.stderr,

@@ -19,6 +19,8 @@ TV_WEIGHT = 100.0
 LEARNING_RATE = 10.0
 BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 NOISE_SCALE = 0.256
+PRECISION = "float32"
+PRECISIONS = ("float32", "bfloat16")
 
 # Loss layers and their per-layer weights, in one place.
 CONTENT_LAYERS = {"relu4_2": 1.0}
@@ -72,11 +74,22 @@ def _size(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.size(x), tf.float32)
 
 
+@tf.custom_gradient
 def gram(features: tf.Tensor) -> tf.Tensor:
-    """Gram matrix F^T F / (H*W*N) of a 1xHxWxN activation."""
-    channels = tf.shape(features)[-1]
-    flat = tf.reshape(features, (-1, channels))
-    return tf.matmul(flat, flat, transpose_a=True) / _size(features)
+    """Gram matrix F^T F / (H*W*N) of a 1xHxWxN activation, in float32 whatever its dtype."""
+    shape = tf.shape(features)
+    flat = tf.reshape(features, (-1, shape[-1]))
+    size = _size(features)
+    flat32 = tf.cast(flat, tf.float32)
+    value = tf.matmul(flat32, flat32, transpose_a=True) / size
+
+    def gradient(upstream: tf.Tensor) -> tf.Tensor:
+        # dG/dF applied to U is F (U + U^T) / size: one matmul where autodiff does two, and
+        # in the features' dtype (bfloat16 like the convolutions' gradients, when they are).
+        both = tf.cast((upstream + tf.transpose(upstream)) / size, features.dtype)
+        return tf.reshape(tf.matmul(flat, both), shape)
+
+    return value, gradient
 
 
 def content_loss(
@@ -135,9 +148,11 @@ class _Objective:
     def terms(self, image: tf.Tensor, net: dict, targets: dict) -> tuple[tf.Tensor, ...]:
         """(content, style, tv) of a preprocessed 1xHxWx3 image."""
         features = vgg.extract(net, image, self.layers)
+        # Losses in float32 whatever the precision of the network (gram() returns float32).
+        content = {k: tf.cast(features[k], tf.float32) for k in self.content_layers}
         coefficients = targets["coefficients"]
         return (
-            coefficients[0] * content_loss(features, targets["content"], self.content_layers),
+            coefficients[0] * content_loss(content, targets["content"], self.content_layers),
             coefficients[1]
             * style_loss(features, targets["styles"], targets["blend"], self.style_layers),
             coefficients[2] * tv_loss(image),
@@ -180,6 +195,7 @@ def stylize(
     seed: int | None = None,
     stop: Callable[[], bool] | None = None,
     style_cache: dict | None = None,
+    precision: str = PRECISION,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
@@ -188,18 +204,29 @@ def stylize(
     """
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
     blend = normalize_blend(style_blend_weights, len(styles))
     objective = _Objective(CONTENT_LAYERS, STYLE_LAYERS)
     vgg.check_layers(network, list(objective.layers))
     mean = network.mean_pixel
-    net = {name: (tf.constant(k), tf.constant(b)) for name, (k, b) in network.weights.items()}
+    # The network's convolutions run in precision (weights cast once, here).
+    net = {
+        name: (tf.constant(k, precision), tf.constant(b, precision))
+        for name, (k, b) in network.weights.items()
+    }
 
     def features(image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
         return vgg.extract(net, tf.constant(vgg.preprocess(image, mean)[None]), tuple(layers))
 
     def style_grams(style: np.ndarray) -> dict[str, tf.Tensor]:
         # The key holds everything the grams depend on besides the network.
-        key = (hashlib.sha1(style.tobytes()).hexdigest(), style.shape, tuple(STYLE_LAYERS))
+        key = (
+            hashlib.sha1(style.tobytes()).hexdigest(),
+            style.shape,
+            tuple(STYLE_LAYERS),
+            precision,
+        )
         cache = {} if style_cache is None else style_cache
         if key not in cache:
             style_features = features(style, STYLE_LAYERS)
@@ -208,7 +235,9 @@ def stylize(
 
     # Targets are computed once, before the loop.
     targets = {
-        "content": features(content, CONTENT_LAYERS),
+        "content": {
+            k: tf.cast(f, tf.float32) for k, f in features(content, CONTENT_LAYERS).items()
+        },
         "styles": [style_grams(style) for style in styles],
         "blend": tf.constant(blend, tf.float32),
         "coefficients": tf.constant([content_weight, style_weight, tv_weight], tf.float32),

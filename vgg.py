@@ -121,10 +121,10 @@ def extract(
     layers: tuple[str, ...],
     pooling: str = "max",
 ) -> dict[str, tf.Tensor]:
-    """Run the network on a 1xHxWx3 preprocessed image up to the deepest of layers."""
+    """Run the network up to the deepest of layers, in the dtype of the weights."""
     wanted = set(layers)
     deepest = max(LAYERS.index(name) for name in layers)
-    out, x = {}, image
+    out, x = {}, tf.cast(image, weights["conv1_1"][0].dtype)
     for name in LAYERS[: deepest + 1]:
         kind = name[:4]
         if kind == "conv":

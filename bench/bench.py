@@ -32,7 +32,8 @@ from PIL import Image  # noqa: E402
 
 # Configurations: extra CLI options on top of the fixed ones.
 CONFIGS = {
-    "float32": [],
+    "float32": ["--precision", "float32"],
+    "bfloat16": ["--precision", "bfloat16"],
 }
 SIZES = ("256x192", "512x384", "1024x768")
 ITERATIONS = 10  # per timed run: WARMUP, then the median of the rest

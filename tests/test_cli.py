@@ -66,6 +66,12 @@ def test_width_style_scales_blend_and_initial(inputs, network_path, tmp_path):
     assert Image.open(tmp_path / "o.png").size == (16, 12)
 
 
+def test_bfloat16_run(inputs, network_path, tmp_path):
+    argv = args(inputs, network_path, tmp_path, "--iterations", "2", "--precision", "bfloat16")
+    assert neural_style.main(argv) == 0
+    assert Image.open(tmp_path / "out.jpg").size == (32, 24)
+
+
 def test_initial_losses_match_the_formulas(inputs, network, network_path, tmp_path, capsys):
     """The first printed block is the SPEC's loss of the --initial image, recomputed here."""
     import tensorflow as tf
@@ -124,6 +130,7 @@ def test_initial_losses_match_the_formulas(inputs, network, network_path, tmp_pa
         (["--learning-rate", "0"], "--learning-rate"),
         (["--output", "out.xyz"], "out.xyz"),
         (["--frobnicate"], "unrecognized"),
+        (["--precision", "half"], "--precision"),
     ],
 )
 def test_option_errors(inputs, network_path, tmp_path, capsys, extra, message):

@@ -42,6 +42,27 @@ def _gram_np(x: np.ndarray) -> np.ndarray:
     return flat.T @ flat / x.size
 
 
+def test_gram_gradient_by_hand():
+    # L = sum(W * G) with G = F^T F / size: dL/dF = F (W + W^T) / size.
+    f = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
+    w = RNG.standard_normal((5, 5)).astype(np.float32)
+    x = tf.constant(f)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(w * stylize.gram(x))
+    flat = f.reshape(-1, 5).astype(np.float64)
+    expected = (flat @ (w + w.T) / f.size).reshape(f.shape)
+    np.testing.assert_allclose(tape.gradient(loss, x).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_gram_of_bfloat16_features_is_float32():
+    f = tf.cast(RNG.standard_normal((1, 6, 6, 4)), tf.bfloat16)
+    g = stylize.gram(f)
+    assert g.dtype == tf.float32
+    # The products and sums are float32: exact for the bfloat16 values, as numpy's.
+    np.testing.assert_allclose(g.numpy(), _gram_np(tf.cast(f, tf.float32).numpy()), rtol=1e-5)
+
+
 def test_style_loss_by_hand_with_blend():
     f1 = RNG.standard_normal((1, 4, 4, 3)).astype(np.float32)
     f2 = RNG.standard_normal((1, 2, 2, 6)).astype(np.float32)

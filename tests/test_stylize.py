@@ -99,3 +99,18 @@ def test_style_cache_is_filled_once_and_used(network):
         for name in grams:
             grams[name] = grams[name] * 0
     assert run(network, iterations=1, style_cache=cache)[0].losses.style != first.style
+
+
+def test_bfloat16_network_follows_float32(network):
+    # Same start: the first loss differs only by bfloat16 rounding; the loss falls as well.
+    f32 = run(network, iterations=12)
+    bf16 = run(network, iterations=12, precision="bfloat16")
+    assert bf16[0].losses != f32[0].losses  # the network really ran in bfloat16
+    assert bf16[0].losses.total == pytest.approx(f32[0].losses.total, rel=0.02)
+    assert bf16[-1].losses.total < 0.5 * bf16[0].losses.total
+    assert bf16[-1].losses.total == pytest.approx(f32[-1].losses.total, rel=0.1)
+
+
+def test_unknown_precision(network):
+    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'half'"):
+        run(network, iterations=1, precision="half")
