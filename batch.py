@@ -9,6 +9,7 @@ import json
 import os
 import re
 import signal
+import threading
 from dataclasses import dataclass, field
 
 # Options that hold for the whole batch and cannot be a column of the batch file.
@@ -181,8 +182,9 @@ class Interrupts:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> Interrupts:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
+        if threading.current_thread() is threading.main_thread():  # else Python forbids it
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:

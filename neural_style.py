@@ -450,6 +450,10 @@ def _main(argv: list[str] | None) -> int:
                 return run_batch(parser, options, interrupts)
             validate(options)
             run(options, load_network(options), interrupts, options.output)
+            if interrupts.stop():  # the signal came during the last iteration
+                raise batch.Interrupted(
+                    interrupts.signum, f"after the run; {options.output} is done"
+                )
     except batch.Interrupted as exc:
         print(f"interrupted {exc}", file=sys.stderr)
         return exc.status

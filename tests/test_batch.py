@@ -200,6 +200,40 @@ def test_signal_while_loading_writes_nothing(inputs, network_path, tmp_path, cap
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_signal_in_the_last_iteration_keeps_the_output(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    real = stylize.stylize
+
+    def sigint_at_the_end(*args, **kwargs):
+        for step in real(*args, **kwargs):
+            if step.final:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", sigint_at_the_end)
+    output = tmp_path / "out.jpg"
+    argv = [
+        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
+        "--output", str(output), "--network", str(network_path), "--iterations", "2",
+    ]  # fmt: skip
+    assert neural_style.main(argv) == 130
+    assert capsys.readouterr().err.endswith(
+        f"interrupted after the run; {output} is done (SIGINT)\n"
+    )
+    Image.open(output).verify()
+
+
+def test_main_in_a_thread_runs_without_signal_handlers(tmp_path):
+    import threading
+
+    statuses = []
+    thread = threading.Thread(target=lambda: statuses.append(neural_style.main(["--quiet"])))
+    thread.start()
+    thread.join()
+    assert statuses == [2]  # a usage error, not a failure to install handlers
+
+
 def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
     output = tmp_path / "out.png"
     command = [
