@@ -150,8 +150,8 @@ def _key(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _read_cache(file: Path) -> vgg.Network:
-    """The network stored in a cache file; ValueError unless it holds exactly what it should."""
+def _read_cache(file: Path, source: str) -> vgg.Network:
+    """The network of the .mat source stored in a cache file; ValueError unless it is sound."""
     with np.load(file, allow_pickle=False) as data:
         layers = [str(name) for name in data["layers"]]
         expected = {"layers", "mean_pixel"}
@@ -165,7 +165,7 @@ def _read_cache(file: Path) -> vgg.Network:
         raise ValueError("unexpected array types")
     if any(k.ndim != 4 or b.shape != (k.shape[3],) for k, b in weights.values()):
         raise ValueError("unexpected array shapes")
-    return vgg.Network(weights=weights, mean_pixel=mean_pixel)
+    return vgg.Network(weights=weights, mean_pixel=mean_pixel, source=source)
 
 
 def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
@@ -208,7 +208,7 @@ def load_network(
     file = cache_dir(env) / f"{prefix}-{_key(f'{stat.st_size}:{stat.st_mtime_ns}')}.npz"
     if file.is_file():
         try:
-            return _read_cache(file)
+            return _read_cache(file, str(path))
         except Exception as exc:  # numpy and zipfile raise many kinds for damaged files
             warnings.warn(f"network cache {file} is unusable ({exc}); rebuilding it", stacklevel=2)
     network = vgg.load_mat(str(path))

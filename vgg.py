@@ -21,10 +21,11 @@ CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
 
 @dataclass(frozen=True)
 class Network:
-    """Convolution weights {conv name: (kernel hwio, bias)} and the mean pixel (RGB)."""
+    """Convolution weights {conv name: (kernel hwio, bias)}, the mean pixel (RGB), the file."""
 
     weights: dict[str, tuple[np.ndarray, np.ndarray]]
     mean_pixel: np.ndarray
+    source: str = "network file"  # where the weights came from, for error messages
 
 
 def _unwrap(value: object) -> object:
@@ -82,7 +83,7 @@ def parse_mat(data: dict, source: str = "network file") -> Network:
             raise ValueError(f"{where} has kernel {kernel.shape} and bias {bias.shape}")
         # MatConvNet stores [width, height, in, out]; TensorFlow wants [height, width, in, out].
         weights[name] = (np.ascontiguousarray(kernel.transpose(1, 0, 2, 3)), bias.reshape(-1))
-    return Network(weights=weights, mean_pixel=mean_pixel)
+    return Network(weights=weights, mean_pixel=mean_pixel, source=source)
 
 
 def load_mat(path: str) -> Network:
@@ -94,15 +95,15 @@ def load_mat(path: str) -> Network:
     return parse_mat(data, path)
 
 
-def check_layers(network: Network, layers: list[str], source: str = "network file") -> None:
-    """ValueError unless every conv layer up to the deepest of layers is in the network."""
+def check_layers(network: Network, layers: list[str]) -> None:
+    """ValueError (naming the network's file) unless it has every conv layer up to layers'."""
     for name in layers:
         if name not in LAYERS:
             raise ValueError(f"unknown layer '{name}'; valid layers: {' '.join(LAYERS)}")
     deepest = max(LAYERS.index(name) for name in layers)
     for name in LAYERS[: deepest + 1]:
         if name in CONV_LAYERS and name not in network.weights:
-            raise ValueError(f"{source} lacks layer '{name}', needed for {LAYERS[deepest]}")
+            raise ValueError(f"{network.source} lacks layer '{name}', needed for {LAYERS[deepest]}")
 
 
 def preprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
