@@ -37,7 +37,8 @@ def _open(path: str) -> Iterator[Image.Image]:
         if width * height > MAX_PIXELS:
             raise ValueError(
                 f"{path}: {width}x{height} pixels is too large to load "
-                f"(at most {MAX_PIXELS} pixels); shrink it first, e.g. to 1024 pixels wide"
+                f"(at most {MAX_PIXELS} pixels); shrink the file first, e.g. to 1024 pixels "
+                "wide (--width resizes only after reading it)"
             )
         yield image
 

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+
+
+@contextlib.contextmanager
+def muted_stderr() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null meanwhile (Python exceptions still show after)."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to mute
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# TensorFlow 2.16+ logs a oneDNN notice to stderr while importing, before TF_CPP_MIN_LOG_LEVEL
+# applies; muted so that a failed run's stderr is just its one `error:` line.
+with muted_stderr():
+    import tensorflow  # noqa: E402, F401
 
 import batch  # noqa: E402
 import images  # noqa: E402
@@ -18,6 +42,16 @@ import network  # noqa: E402
 import progress  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
+
+# Peak memory of a run (float32 on the CPU), fitted with a margin to bench/memory.py's
+# measurements with a full-width VGG-19 (table in bench/README.md); update these when the
+# memory use changes. The base covers a first run, which reads the uncached 510 MB .mat.
+MEMORY_BASE = 1200 * 2**20  # bytes: Python, TensorFlow, the weights
+MEMORY_PER_CONTENT_PIXEL = 2700  # bytes per output pixel: activations kept for the gradient
+MEMORY_PER_STYLE_PIXEL = 700  # bytes per pixel of a resized style: one forward pass
+MEMORY_PER_FILE_PIXEL = 56  # bytes per pixel of an input file decoded at full size (RGBA)
+MEMORY_MARGIN = 1.2
+MIN_SIDE = 2  # the total variation loss needs two pixels each way
 
 
 class UsageError(Exception):
@@ -121,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--download-network",
         action="store_true",
         help="download the weights into the cache folder (if not found), print the path, exit",
+    )
+    p.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="run even if the memory estimate says the sizes will not fit (e.g. on a GPU)",
     )
     p.add_argument(
         "--content-weight",
@@ -268,20 +307,135 @@ def validate(options: argparse.Namespace) -> None:
             raise UsageError(f"{flag}: {exc}") from None
 
 
+def fit_width(size: tuple[int, int], width: int) -> tuple[int, int]:
+    """(width, height) of an image of size (width, height) resized to width, same aspect."""
+    return width, max(1, round(size[1] * width / size[0]))
+
+
+def style_sizes(
+    sizes: list[tuple[int, int]], scales: list[float] | None, width: int
+) -> list[tuple[int, int]]:
+    """The (width, height) each style is resized to for an output width (--style-scales)."""
+    scales = scales or [1.0] * len(sizes)
+    return [
+        fit_width(size, max(1, round(s * width))) for size, s in zip(sizes, scales, strict=True)
+    ]
+
+
+def available_memory() -> int | None:
+    """Bytes this process may grow to: its resident memory plus the system's (or cgroup's) free."""
+    free = []
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    free.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError):
+        pass
+    for limit, usage in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
+        (
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
+        ),
+    ):
+        try:
+            with open(limit) as a, open(usage) as b:
+                free.append(int(a.read()) - int(b.read()))
+        except (OSError, ValueError):  # absent, or "max" (no limit)
+            pass
+    if not free:
+        return None
+    try:
+        with open("/proc/self/statm") as statm:
+            resident = int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        resident = 0
+    return max(0, min(free)) + resident
+
+
+def memory_needed(output: tuple[int, int], styles: list[tuple[int, int]]) -> int:
+    """Bytes a run at these sizes needs at its peak, by the MEMORY_ model with its margin."""
+    pixels = output[0] * output[1] * MEMORY_PER_CONTENT_PIXEL
+    pixels += sum(w * h for w, h in styles) * MEMORY_PER_STYLE_PIXEL
+    return round(MEMORY_MARGIN * (MEMORY_BASE + pixels))
+
+
+def _gb(size: float) -> str:
+    """Bytes as GB with one decimal."""
+    return f"{size / 2**30:.1f} GB"
+
+
+def check_memory(
+    options: argparse.Namespace,
+    content: tuple[int, int],
+    styles: list[tuple[int, int]],
+    initial: tuple[int, int] | None = None,
+) -> None:
+    """ValueError if reading the inputs or the run at the output width would not fit in memory.
+
+    content, styles and initial are the files' (width, height); the error names the size and
+    the largest --width that fits.
+    """
+    available = available_memory()
+    if options.no_memory_check or available is None:
+        return
+
+    def needed(width: int) -> int:
+        return memory_needed(
+            fit_width(content, width), style_sizes(styles, options.style_scales, width)
+        )
+
+    width = options.width or content[0]
+    if needed(width) > available:
+        low, high = 0, width  # the largest width that fits: needed() grows with the width
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if needed(middle) <= available else (low, middle - 1)
+        output = fit_width(content, width)
+        advice = f"use --width {low} or less" if low >= MIN_SIDE else "even a tiny one does not fit"
+        raise ValueError(
+            f"a {output[0]}x{output[1]} output needs about {_gb(needed(width))} of memory, "
+            f"{_gb(available)} is available; {advice} (or --no-memory-check to try anyway)"
+        )
+    files = [content, *styles, *([initial] if initial else [])]
+    largest = max(files, key=lambda size: size[0] * size[1])
+    reading = MEMORY_MARGIN * (MEMORY_BASE + largest[0] * largest[1] * MEMORY_PER_FILE_PIXEL)
+    if reading > available:
+        raise ValueError(
+            f"reading a {largest[0]}x{largest[1]} input image needs about {_gb(reading)} of "
+            f"memory, {_gb(available)} is available; shrink that file first"
+        )
+
+
+def check_inputs(options: argparse.Namespace) -> None:
+    """ValueError for an input that exists but cannot be used, from the image headers only.
+
+    Runs before any image is decoded or the network loaded: unreadable or oversized images,
+    an output too small, a run too big for the memory.
+    """
+    content = images.image_size(options.content)
+    styles = [images.image_size(path) for path in options.styles]
+    initial = images.image_size(options.initial) if options.initial else None
+    output = content if options.width is None else fit_width(content, options.width)
+    if min(output) < MIN_SIDE:
+        raise ValueError(
+            f"the output would be {output[0]}x{output[1]} pixels (content {options.content} is "
+            f"{content[0]}x{content[1]}); it must be at least {MIN_SIDE} pixels each way"
+        )
+    check_memory(options, content, styles, initial)
+
+
 def load_inputs(options: argparse.Namespace) -> tuple:
     """Read and resize the content, styles and initial image as the options say."""
     content = images.read_image(options.content)
     if options.width is not None:
-        height = max(1, round(content.shape[0] * options.width / content.shape[1]))
-        content = images.resize(content, height, options.width)
+        width, height = fit_width((content.shape[1], content.shape[0]), options.width)
+        content = images.resize(content, height, width)
     height, width = content.shape[:2]
-    scales = options.style_scales or [1.0] * len(options.styles)
-    styles = []
-    for path, scale in zip(options.styles, scales, strict=True):
-        style = images.read_image(path)
-        style_width = max(1, round(scale * width))
-        style_height = max(1, round(style.shape[0] * style_width / style.shape[1]))
-        styles.append(images.resize(style, style_height, style_width))
+    styles = [images.read_image(path) for path in options.styles]
+    sizes = style_sizes([(s.shape[1], s.shape[0]) for s in styles], options.style_scales, width)
+    styles = [images.resize(s, h, w) for s, (w, h) in zip(styles, sizes, strict=True)]
     initial = None
     if options.initial:
         initial = images.resize(images.read_image(options.initial), height, width)
@@ -301,12 +455,14 @@ def run(
     unfinished: str,
     label: str = "",
     style_cache: dict | None = None,
+    inputs: tuple | None = None,
 ) -> None:
     """Optimise, show progress and write checkpoints and the output.
 
-    A run cut short (signal, or a NaN loss) writes its best image to unfinished instead.
+    inputs are load_inputs(options), when already loaded. A run cut short (signal, or a NaN
+    loss) writes its best image to unfinished instead.
     """
-    content, styles, initial = load_inputs(options)
+    content, styles, initial = inputs or load_inputs(options)
     steps = stylize.stylize(
         weights,
         content,
@@ -356,10 +512,10 @@ def run(
                     checkpoint_name(options.checkpoint_output, step.iteration), step.image
                 )
     except stylize.NonFiniteLoss as exc:
-        if exc.best is not None:
-            images.write_image(unfinished, exc.best)
-            raise ValueError(f"{exc} (best image so far written to {unfinished})") from None
-        raise
+        if exc.best is None:
+            raise ValueError(f"{exc} (no image written: there was no good one yet)") from None
+        images.write_image(unfinished, exc.best)
+        raise ValueError(f"{exc} (best image so far written to {unfinished})") from None
     finally:
         interrupts.running = False
         report.close()
@@ -405,6 +561,7 @@ def run_batch(
                     summary.skipped += 1
                     continue
                 validate(job)
+                check_inputs(job)
                 if weights is None:
                     weights = load_network(options)
                 say(f"{label}: {job.output}")
@@ -449,7 +606,9 @@ def _main(argv: list[str] | None) -> int:
             if options.batch is not None:
                 return run_batch(parser, options, interrupts)
             validate(options)
-            run(options, load_network(options), interrupts, options.output)
+            check_inputs(options)
+            inputs = load_inputs(options)  # a damaged image is found before the network loads
+            run(options, load_network(options), interrupts, options.output, inputs=inputs)
             if interrupts.stop():  # the signal came during the last iteration
                 raise batch.Interrupted(
                     interrupts.signum, f"after the run; {options.output} is done"
@@ -458,12 +617,20 @@ def _main(argv: list[str] | None) -> int:
         print(f"interrupted {exc}", file=sys.stderr)
         return exc.status
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(exc)
         return 2
     except (ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print_error(exc)
+        return 1
+    except MemoryError:
+        _print_error("out of memory; try a smaller --width")
         return 1
     return 0
+
+
+def _print_error(error: Exception | str) -> None:
+    """The error as the one line 'error: ...' on stderr."""
+    print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
 
 
 if __name__ == "__main__":
