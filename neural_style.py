@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import math
 import os
 import re
@@ -12,6 +13,11 @@ import warnings
 from collections.abc import Callable, Iterator
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off stderr
+# Each run (each job of a batch) traces its own step; TensorFlow's warning that functions were
+# traced again is expected then and says nothing to the user.
+logging.getLogger("tensorflow").addFilter(
+    lambda record: "triggered tf.function retracing" not in record.getMessage()
+)
 
 
 @contextlib.contextmanager
@@ -547,12 +553,17 @@ def run_batch(
         if not options.quiet:
             print(text, file=sys.stderr)
 
+    def fail(name: str, exc: Exception) -> None:
+        print(f"error: {name}: {exc}", file=sys.stderr)
+        summary.failed.append(f"{name}: {exc}")
+
     try:
         for index, job in enumerate(jobs):
             if not batch.in_shard(index, options.shard):
                 continue
             label = f"job {index + 1}/{len(jobs)}"
-            output = job if isinstance(job, str) else job.output
+            output = rows[index].get("output") if isinstance(job, str) else job.output
+            name = f"{label} ({output})" if output else label
             try:
                 if isinstance(job, str):
                     raise UsageError(job)
@@ -562,18 +573,20 @@ def run_batch(
                     continue
                 validate(job)
                 check_inputs(job)
-                if weights is None:
-                    weights = load_network(options)
-                say(f"{label}: {job.output}")
-                unfinished = batch.interrupted_path(job.output)
+            except (UsageError, ValueError, OSError) as exc:
+                fail(name, exc)
+                continue
+            if weights is None:  # loaded once, when a job first needs it; failing ends the batch
+                weights = load_network(options)
+            say(f"{label}: {job.output}")
+            unfinished = batch.interrupted_path(job.output)
+            try:
                 run(job, weights, interrupts, unfinished, label, style_cache)
                 if os.path.exists(unfinished):  # an earlier run's, now superseded
                     os.remove(unfinished)
                 summary.done += 1
-            except (UsageError, ValueError, OSError) as exc:
-                reason = f"{label} ({output}): {exc}" if output != str(exc) else f"{label}: {exc}"
-                print(f"error: {reason}", file=sys.stderr)
-                summary.failed.append(reason)
+            except (ValueError, OSError) as exc:
+                fail(name, exc)
             if interrupts.stop():  # the signal came as the job finished
                 raise batch.Interrupted(interrupts.signum, f"after {label}")
     finally:

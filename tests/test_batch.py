@@ -48,9 +48,9 @@ def test_three_jobs_one_fails_then_resume(inputs, network_path, tmp_path, capsys
     argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "2"]
     assert neural_style.main(argv) == 1
     err = capsys.readouterr().err
-    assert "error: job 2/3: argument --width: must be a whole number >= 1, got '-3'" in err
-    assert "batch: 2 done, 0 skipped, 1 failed" in err
-    assert "  failed: job 2/3: argument --width" in err
+    reason = f"job 2/3 ({tmp_path}/b.jpg): argument --width: must be a whole number >= 1, got '-3'"
+    assert f"error: {reason}\n" in err
+    assert f"batch: 2 done, 0 skipped, 1 failed\n  failed: {reason}\n" in err
     # Per-job overrides: job 3's width and two styles; job 1 keeps the content's width.
     assert Image.open(tmp_path / "a.jpg").size == (32, 24)
     assert Image.open(tmp_path / "c.png").size == (16, 12)
@@ -66,16 +66,33 @@ def test_jsonl_lists_numbers_and_flags(inputs, network_path, tmp_path, capsys):
         {"content": str(inputs["content"]), "styles": [str(inputs["style1"])],
          "output": str(tmp_path / "x.jpg"), "iterations": 3, "print-iterations": 1},
         {"content": str(inputs["content"]), "styles": [str(inputs["style2"])],
-         "output": str(tmp_path / "y.jpg"), "width": None},
+         "output": str(tmp_path / "y.jpg"), "width": None, "learning_rate": 1e30,
+         "iterations": 4},
+        {"content": str(inputs["content"]), "styles": [str(inputs["style2"])],
+         "output": str(tmp_path / "z.jpg")},
     ]  # fmt: skip
     manifest = tmp_path / "jobs.jsonl"
     manifest.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "1"]
-    assert neural_style.main(argv) == 0
+    assert neural_style.main(argv) == 1
     err = capsys.readouterr().err
     assert "Iteration 3/3" in err and "Iteration 1/1" in err
-    assert err.count("total loss:") == 3  # job 1 prints at 1, 2, 3; job 2 not at all
-    assert "batch: 2 done, 0 skipped, 0 failed" in err
+    assert err.count("total loss:") == 3  # job 1 prints at 1, 2, 3; the others not at all
+    # A job whose loss becomes NaN fails; its best image is kept aside, not as its output.
+    assert "batch: 2 done, 0 skipped, 1 failed" in err
+    assert re.search(r"failed: job 2/3 \(\S+y\.jpg\): the loss became NaN .*/y\.interrupted", err)
+    assert not (tmp_path / "y.jpg").exists()
+    Image.open(tmp_path / "y.interrupted.jpg").verify()
+
+
+def test_a_network_that_cannot_load_ends_the_batch(inputs, tmp_path, capsys):
+    bad = tmp_path / "bad.mat"
+    bad.write_text("not a network")
+    rows = [f"{inputs['content']},{inputs['style1']},{tmp_path}/{k}.jpg" for k in (1, 2)]
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", *rows)
+    assert neural_style.main(["--batch", str(manifest), "--network", str(bad), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "bad.mat" in err
 
 
 def test_job_namespace_overrides_the_command_line():
@@ -140,7 +157,7 @@ def test_single_run_output_guard_and_shard_without_batch(inputs, network_path, t
 
 
 def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
-    inputs, network_path, tmp_path, capsys, monkeypatch
+    inputs, network_path, tmp_path, capsys, monkeypatch, caplog
 ):
     """The issue's check: shards 0/2 and 1/2, SIGINT in job 4, a re-run redoes nothing."""
     out = tmp_path / "out"
@@ -181,6 +198,8 @@ def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
         (out / n).stat().st_mtime_ns == t for n, t in finished.items() if n != "4.interrupted.jpg"
     )
     assert temporaries(tmp_path) == []
+    # Seven runs traced their steps anew, and TensorFlow's warning about that stayed quiet.
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
 
 
 def test_signal_while_loading_writes_nothing(inputs, network_path, tmp_path, capsys, monkeypatch):
