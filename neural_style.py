@@ -399,10 +399,14 @@ def check_memory(
             middle = (low + high + 1) // 2
             low, high = (middle, high) if needed(middle) <= available else (low, middle - 1)
         output = fit_width(content, width)
+        what = f"a {output[0]}x{output[1]} output"
+        resized = style_sizes(styles, options.style_scales, width)
+        if sum(w * h for w, h in resized) * MEMORY_PER_STYLE_PIXEL > needed(width) / 2:
+            what += f" with styles resized to {', '.join(f'{w}x{h}' for w, h in resized)}"
         advice = f"use --width {low} or less" if low >= MIN_SIDE else "even a tiny one does not fit"
         raise ValueError(
-            f"a {output[0]}x{output[1]} output needs about {_gb(needed(width))} of memory, "
-            f"{_gb(available)} is available; {advice} (or --no-memory-check to try anyway)"
+            f"{what} needs about {_gb(needed(width))} of memory, {_gb(available)} is "
+            f"available; {advice} (or --no-memory-check to try anyway)"
         )
     files = [content, *styles, *([initial] if initial else [])]
     largest = max(files, key=lambda size: size[0] * size[1])

@@ -96,14 +96,24 @@ def load_mat(path: str) -> Network:
 
 
 def check_layers(network: Network, layers: list[str]) -> None:
-    """ValueError (naming the network's file) unless it has every conv layer up to layers'."""
+    """ValueError (naming the network's file) unless its conv layers up to layers' chain up."""
     for name in layers:
         if name not in LAYERS:
             raise ValueError(f"unknown layer '{name}'; valid layers: {' '.join(LAYERS)}")
     deepest = max(LAYERS.index(name) for name in layers)
+    channels, previous = 3, "the RGB image"
     for name in LAYERS[: deepest + 1]:
-        if name in CONV_LAYERS and name not in network.weights:
+        if name not in CONV_LAYERS:
+            continue
+        if name not in network.weights:
             raise ValueError(f"{network.source} lacks layer '{name}', needed for {LAYERS[deepest]}")
+        kernel = network.weights[name][0]
+        if kernel.shape[2] != channels:
+            raise ValueError(
+                f"{network.source}: layer '{name}' takes {kernel.shape[2]} channels but "
+                f"{previous} gives {channels}; not a VGG-19 file"
+            )
+        channels, previous = kernel.shape[3], name
 
 
 def preprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:

@@ -192,6 +192,11 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
         return neural_style.memory_needed(output, styles)
 
     assert needed(width) <= 2 * 2**30 < needed(width + 1)
+    # Styles scaled up far: the message says so.
+    fails_cleanly(
+        argv(files, network_path, "--style-scales", "300"), tmp_path, capsys, 1,
+        "32x24 output with styles resized to 9600x9600", "--width",
+    )  # fmt: skip
     # The bound is on what is left: the process's own memory counts as available.
     monkeypatch.setattr(neural_style, "available_memory", lambda: 10 * 2**20)
     fails_cleanly(argv(files, network_path), tmp_path, capsys, 1, "32x24", "does not fit")
@@ -222,16 +227,25 @@ def bad_networks(folder: Path) -> dict[str, tuple[Path, str]]:
     scipy.io.savemat(str(other), {"x": np.eye(3)})
     lacking = folder / "lacking.mat"
     write_vgg_mat(str(lacking), drop=("conv4_2",))
+    mismatched = folder / "mismatched.mat"
+    write_vgg_mat(str(mismatched))
+    data = scipy.io.loadmat(str(mismatched))
+    assert data["layers"][0, 5][0, 0]["name"][0] == "conv2_1"
+    data["layers"][0, 5][0, 0]["weights"][0, 0] = np.zeros((3, 3, 5, 6), np.float32)
+    scipy.io.savemat(str(mismatched), {k: v for k, v in data.items() if not k.startswith("__")})
     return {
         "text": (text, "not a readable MATLAB .mat file"),
         "truncated": (cut, "not a readable MATLAB .mat file"),
         "not-matconvnet": (other, "no 'layers'"),
         "lacking-layer": (lacking, "lacks layer 'conv4_2'"),
+        "mismatched": (mismatched, "layer 'conv2_1' takes 5 channels but conv1_2 gives 4"),
     }
 
 
 @pytest.mark.parametrize("cache", [[], ["--no-cache"]])
-@pytest.mark.parametrize("kind", ["text", "truncated", "not-matconvnet", "lacking-layer"])
+@pytest.mark.parametrize(
+    "kind", ["text", "truncated", "not-matconvnet", "lacking-layer", "mismatched"]
+)
 def test_unusable_network(files, tmp_path, capsys, monkeypatch, kind, cache):
     path, what = bad_networks(tmp_path / "in")[kind]
     steps = []
