@@ -173,7 +173,8 @@ class Interrupts:
 
     Before the optimisation runs (loading) a signal ends the run at once, as nothing is being
     written then. Once it runs (`running`), a signal only sets a flag that stylize's stop()
-    reads, so the loop ends between iterations and never cuts a file write short.
+    reads, so the loop ends between iterations and never cuts a file write short. A signal
+    the process was told to ignore (a shell's `command &` ignores SIGINT) stays ignored.
     """
 
     def __init__(self) -> None:
@@ -182,8 +183,10 @@ class Interrupts:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> Interrupts:
-        if threading.current_thread() is threading.main_thread():  # else Python forbids it
-            for signum in (signal.SIGINT, signal.SIGTERM):
+        if threading.current_thread() is not threading.main_thread():  # Python forbids it
+            return self
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # e.g. a shell's `command &`
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self
 

@@ -37,17 +37,23 @@ def muted_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-# TensorFlow 2.16+ logs a oneDNN notice to stderr while importing, before TF_CPP_MIN_LOG_LEVEL
-# applies; muted so that a failed run's stderr is just its one `error:` line.
-with muted_stderr():
-    import tensorflow  # noqa: E402, F401
+STARTING = "while starting; nothing written (SIGINT)"  # Ctrl-C before main's handlers are set
 
-import batch  # noqa: E402
-import images  # noqa: E402
-import network  # noqa: E402
-import progress  # noqa: E402
-import stylize  # noqa: E402
-import vgg  # noqa: E402
+try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a traceback
+    # TensorFlow 2.16+ logs a oneDNN notice to stderr while importing, before
+    # TF_CPP_MIN_LOG_LEVEL applies; muted so that a failed run's stderr is just its one line.
+    with muted_stderr():
+        import tensorflow  # noqa: E402, F401
+
+    import batch  # noqa: E402
+    import images  # noqa: E402
+    import network  # noqa: E402
+    import progress  # noqa: E402
+    import stylize  # noqa: E402
+    import vgg  # noqa: E402
+except KeyboardInterrupt:
+    print(f"interrupted {STARTING}", file=sys.stderr)
+    raise SystemExit(130) from None
 
 # Peak memory of a run (float32 on the CPU), fitted with a margin to bench/memory.py's
 # measurements with a full-width VGG-19 (table in bench/README.md); update these when the
@@ -633,6 +639,9 @@ def _main(argv: list[str] | None) -> int:
     except batch.Interrupted as exc:
         print(f"interrupted {exc}", file=sys.stderr)
         return exc.status
+    except KeyboardInterrupt:  # before the handlers were set
+        print(f"interrupted {STARTING}", file=sys.stderr)
+        return 130
     except UsageError as exc:
         _print_error(exc)
         return 2

@@ -243,6 +243,29 @@ def test_signal_in_the_last_iteration_keeps_the_output(
     Image.open(output).verify()
 
 
+def test_an_ignored_sigint_stays_ignored(inputs, network_path, tmp_path, monkeypatch):
+    real = stylize.stylize
+
+    def sigint_at_step_2(*args, **kwargs):
+        for step in real(*args, **kwargs):
+            if step.iteration == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", sigint_at_step_2)
+    argv = [
+        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
+        "--output", str(tmp_path / "out.jpg"), "--network", str(network_path),
+        "--iterations", "4", "--quiet",
+    ]  # fmt: skip
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert neural_style.main(argv) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_main_in_a_thread_runs_without_signal_handlers(tmp_path):
     import threading
 
@@ -251,6 +274,25 @@ def test_main_in_a_thread_runs_without_signal_handlers(tmp_path):
     thread.start()
     thread.join()
     assert statuses == [2]  # a usage error, not a failure to install handlers
+
+
+def test_sigint_to_a_real_process_while_it_starts(inputs, network_path, tmp_path):
+    """Early (importing TensorFlow, or loading): one line, status 130, nothing written."""
+    output = tmp_path / "out.png"
+    command = [
+        sys.executable, str(ROOT / "neural_style.py"),
+        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
+        "--output", str(output), "--network", str(network_path),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert re.fullmatch(
+        r"interrupted (while starting|before the optimisation started)[^\n]*\n", err
+    )
+    assert not output.exists()
 
 
 def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
