@@ -92,7 +92,8 @@ def job_namespace(
     """The command line's options with row's values on top, parsed and checked by parser.
 
     Empty cells and JSON nulls keep the command line's value. A list option takes a JSON list
-    or, in CSV, values separated by ';'. A flag takes true/false (false: its default).
+    or, in CSV, values separated by ';'. A flag takes true/false (false: its default); a JSON
+    true or false does the same for an option whose value is optional.
     """
     actions = _job_options(parser)
     options = copy.deepcopy(base)
@@ -102,7 +103,7 @@ def job_namespace(
             continue
         action = actions[name]
         flag = action.option_strings[-1]
-        if action.nargs == 0:
+        if action.nargs == 0 or isinstance(value, bool):
             text = str(value).strip().lower()
             if text not in TRUE + FALSE:
                 parser.error(f"argument {flag}: must be true or false, got '{value}'")

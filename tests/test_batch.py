@@ -103,6 +103,14 @@ def test_job_namespace_overrides_the_command_line():
     assert base.width == 64 and base.styles is None
     with pytest.raises(neural_style.UsageError, match="--iterations"):
         batch.job_namespace(parser, base, {"iterations": "0"})
+    # Flags: true sets, false goes back to the default even if the command line set it.
+    flagged = parser.parse_args(["--batch", "b.csv", "--no-memory-check"])
+    for value, expected in (("true", True), ("no", False), (True, True), (False, False)):
+        for start in (base, flagged):
+            job = batch.job_namespace(parser, start, {"no_memory_check": value})
+            assert job.no_memory_check is expected
+    with pytest.raises(neural_style.UsageError, match="true or false, got 'maybe'"):
+        batch.job_namespace(parser, base, {"no_memory_check": "maybe"})
 
 
 @pytest.mark.parametrize(("n", "count"), [(1, 5), (2, 6), (3, 7), (4, 3)])
