@@ -44,7 +44,7 @@ def _check_columns(path: str, where: str, row: dict, allowed: dict) -> dict:
     for key, value in row.items():
         if key is None:
             raise ValueError(f"{path}: {where} has more cells than the header")
-        name = str(key).strip().lstrip("-").replace("-", "_")
+        name = str(key).strip().lstrip("-").replace("-", "_").lower()
         if name in BATCH_ONLY:
             raise ValueError(
                 f"{path}: column '{key}' is set for the whole batch on the command line"
@@ -63,7 +63,8 @@ def read_rows(path: str, parser: argparse.ArgumentParser) -> list[dict]:
     allowed = _job_options(parser)
     rows = []
     try:
-        with open(path, newline="", encoding="utf-8") as file:
+        # utf-8-sig: spreadsheets often start a CSV with a byte order mark.
+        with open(path, newline="", encoding="utf-8-sig") as file:
             if path.lower().endswith(JSONL_EXTENSIONS):
                 for number, line in enumerate(file, start=1):
                     if not line.strip():

@@ -113,6 +113,13 @@ def test_job_namespace_overrides_the_command_line():
         batch.job_namespace(parser, base, {"no_memory_check": "maybe"})
 
 
+def test_read_rows_takes_a_spreadsheet_csv(tmp_path):
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfcontent,styles,Style-Weight\r\nc.png,a.jpg;b.jpg,7\r\n")
+    rows = batch.read_rows(str(manifest), neural_style.build_parser())
+    assert rows == [{"content": "c.png", "styles": "a.jpg;b.jpg", "style_weight": "7"}]
+
+
 @pytest.mark.parametrize(("n", "count"), [(1, 5), (2, 6), (3, 7), (4, 3)])
 def test_shards_cover_every_job_exactly_once(n, count):
     owners = [[k for k in range(n) if batch.in_shard(i, (k, n))] for i in range(count)]
