@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 import tensorflow as tf
 
 import vgg
@@ -21,10 +25,20 @@ BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
 NOISE_SCALE = 0.256
 PRECISION = "float32"
 PRECISIONS = ("float32", "bfloat16")
+INITIAL_NOISEBLEND = 0.0
+OPTIMIZERS = ("adam", "lbfgs")
+OPTIMIZER = "adam"
+POOLING = "max"
+CONTENT_WEIGHT_BLEND = 1.0
+STYLE_LAYER_WEIGHT_EXP = 1.0
+# The most loss evaluations L-BFGS-B may spend per iteration (its line search stops at 20).
+LBFGS_EVALUATIONS_PER_ITERATION = 50
 
-# Loss layers and their per-layer weights, in one place.
+# Loss layers and their per-layer weights at the defaults (the SPEC's losses), in one place.
 CONTENT_LAYERS = {"relu4_2": 1.0}
 STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
+# The pair that --content-weight-blend B weights B and 1 - B.
+CONTENT_BLEND_LAYERS = ("relu4_2", "relu5_2")
 
 
 @dataclass(frozen=True)
@@ -137,17 +151,61 @@ def normalize_blend(weights: list[float] | None, count: int) -> list[float]:
     return [w / total for w in weights]
 
 
+def _check_layer_names(names: list[str], what: str) -> list[str]:
+    """names in network order; ValueError for an unknown, repeated or missing name."""
+    if not names:
+        raise ValueError(f"{what} needs at least one layer")
+    for name in names:
+        if name not in vgg.LAYERS:
+            raise ValueError(
+                f"{what}: unknown layer '{name}'; valid layers: {' '.join(vgg.LAYERS)}"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} names a layer twice: {' '.join(names)}")
+    return sorted(names, key=vgg.LAYERS.index)
+
+
+def content_layer_weights(
+    blend: float = CONTENT_WEIGHT_BLEND, layers: list[str] | None = None
+) -> dict[str, float]:
+    """Content layer weights, summing to 1: relu4_2 B and relu5_2 1-B, or equal over layers."""
+    if layers is not None:
+        names = _check_layer_names(layers, "--content-layers")
+        return {name: 1.0 / len(names) for name in names}
+    if not 0 <= blend <= 1:
+        raise ValueError(f"--content-weight-blend must be in [0, 1], got {blend}")
+    weights = dict(zip(CONTENT_BLEND_LAYERS, (blend, 1.0 - blend), strict=True))
+    return {name: w for name, w in weights.items() if w > 0}  # a zero weight needs no layer
+
+
+def style_layer_weights(
+    exponent: float = STYLE_LAYER_WEIGHT_EXP, layers: list[str] | None = None
+) -> dict[str, float]:
+    """Style layer weights E**k from the shallowest layer (k=0) down, scaled to average 1."""
+    names = list(STYLE_LAYERS) if layers is None else _check_layer_names(layers, "--style-layers")
+    if not (np.isfinite(exponent) and exponent > 0):
+        raise ValueError(f"--style-layer-weight-exp must be > 0, got {exponent}")
+    raw = [float(exponent) ** k for k in range(len(names))]
+    # Departure from anishathalye's sum-1 weights: the SPEC sums the layer terms, so the
+    # weights average 1 (all exactly 1.0 at E = 1) and --style-weight keeps its scale.
+    total = sum(raw)
+    return {name: w * len(names) / total for name, w in zip(names, raw, strict=True)}
+
+
 class _Objective:
     """The loss of an image against fixed targets; holds only static configuration."""
 
-    def __init__(self, content_layers: dict[str, float], style_layers: dict[str, float]):
+    def __init__(
+        self, content_layers: dict[str, float], style_layers: dict[str, float], pooling: str
+    ):
         self.content_layers = content_layers
         self.style_layers = style_layers
+        self.pooling = pooling
         self.layers = tuple(dict.fromkeys([*content_layers, *style_layers]))
 
     def terms(self, image: tf.Tensor, net: dict, targets: dict) -> tuple[tf.Tensor, ...]:
         """(content, style, tv) of a preprocessed 1xHxWx3 image."""
-        features = vgg.extract(net, image, self.layers)
+        features = vgg.extract(net, image, self.layers, self.pooling)
         # Losses in float32 whatever the precision of the network (gram() returns float32).
         content = {k: tf.cast(features[k], tf.float32) for k in self.content_layers}
         coefficients = targets["coefficients"]
@@ -173,6 +231,130 @@ class _Objective:
         image.assign_sub(step_size * m / (tf.sqrt(v) + epsilon))
         return terms
 
+    def terms_and_gradient(self, image, net, targets) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
+        """The loss terms of image and the gradient of their sum (for L-BFGS)."""
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            terms = self.terms(image, net, targets)
+            total = tf.add_n(terms)
+        return terms, tape.gradient(total, image)
+
+
+# One optimiser iteration, as the loop in stylize() sees it: the losses before the step, a
+# function giving the image after it (preprocessed) with its total loss, and whether the
+# optimiser could not go on (the step made no move and the run must end here).
+_Step = tuple[Losses, Callable[[], tuple[np.ndarray, float]], bool]
+
+
+def _losses(terms: tuple[tf.Tensor, ...]) -> Losses:
+    """Losses from the (content, style, tv) tensors."""
+    return Losses(*(float(x) for x in terms))
+
+
+def _adam_steps(
+    objective: _Objective, start: np.ndarray, net: dict, targets: dict, hyper: tf.Tensor
+) -> Iterator[_Step]:
+    """Adam from start, one step per item, without end."""
+    image = tf.Variable(start)
+    m, v = tf.Variable(tf.zeros(start.shape)), tf.Variable(tf.zeros(start.shape))
+    t = tf.Variable(0.0)
+    step = tf.function(objective.adam_step)
+    evaluate = tf.function(objective.terms)
+
+    def after() -> tuple[np.ndarray, float]:
+        return image.numpy(), _losses(evaluate(image, net, targets)).total
+
+    while True:
+        yield _losses(step(image, m, v, t, net, targets, hyper)), after, False
+
+
+def _lbfgs_iterates(
+    fun: Callable, x0: np.ndarray, iterations: int, losses_of: Callable[[np.ndarray], Losses]
+) -> Iterator[tuple[np.ndarray, Losses]]:
+    """Each L-BFGS-B iterate and its losses, live: SciPy runs in a thread that waits at every
+    callback until the next item is asked for, and halts when this generator is closed."""
+    handed: queue.Queue = queue.Queue()
+    go: queue.Queue = queue.Queue()
+    halt = threading.Event()
+
+    def callback(intermediate_result: scipy.optimize.OptimizeResult) -> None:
+        x = intermediate_result.x.copy()
+        handed.put(("iterate", (x, losses_of(x))))
+        go.get()
+        if halt.is_set():
+            raise StopIteration  # SciPy ends the minimisation cleanly
+
+    def work() -> None:
+        try:
+            scipy.optimize.minimize(
+                fun,
+                x0,
+                jac=True,
+                method="L-BFGS-B",
+                callback=callback,
+                # No tolerance stops: run the iterations asked for, unless no step can lower
+                # the loss any more (the line search fails).
+                options={
+                    "maxiter": iterations,
+                    "maxfun": LBFGS_EVALUATIONS_PER_ITERATION * iterations,
+                    "ftol": 0.0,
+                    "gtol": 0.0,
+                },
+            )
+            handed.put(("done", None))
+        except Exception as exc:  # raised again in the consumer's thread
+            handed.put(("error", exc))
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = handed.get()
+            if kind == "error":
+                raise value
+            if kind == "done":
+                return
+            yield value
+            go.put(None)
+    finally:
+        halt.set()
+        go.put(None)
+        thread.join()
+
+
+def _lbfgs_steps(
+    objective: _Objective, start: np.ndarray, net: dict, targets: dict, iterations: int
+) -> Iterator[_Step]:
+    """L-BFGS-B from start, one minimisation for the whole run (history kept), an item per
+    iteration; the losses "before" iteration i are those of the iterate after i - 1."""
+    shape = start.shape
+    compute = tf.function(objective.terms_and_gradient)
+    latest: dict[bytes, Losses] = {}  # the last evaluation: L-BFGS-B accepts its last point
+
+    def evaluate(x: np.ndarray) -> tuple[Losses, tf.Tensor]:
+        terms, gradient = compute(tf.constant(x.reshape(shape), tf.float32), net, targets)
+        latest.clear()
+        latest[x.tobytes()] = losses = _losses(terms)
+        return losses, gradient
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        losses, gradient = evaluate(x)
+        return losses.total, gradient.numpy().astype(np.float64).ravel()
+
+    def losses_of(x: np.ndarray) -> Losses:
+        return latest.get(x.tobytes()) or evaluate(x)[0]
+
+    def known(x: np.ndarray, losses: Losses) -> Callable[[], tuple[np.ndarray, float]]:
+        return lambda: (x.reshape(shape).astype(np.float32), losses.total)
+
+    x = start.astype(np.float64).ravel()
+    before = losses_of(x)
+    for x_next, after in _lbfgs_iterates(fun, x, iterations, losses_of):
+        yield before, known(x_next, after), False
+        x, before = x_next, after
+    # SciPy ended early (no step lowered the loss): one more item, which made no move.
+    yield before, known(x, before), True
+
 
 def _to_image(preprocessed: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
     """A 1xHxWx3 preprocessed array as an 8-bit RGB image."""
@@ -196,6 +378,15 @@ def stylize(
     stop: Callable[[], bool] | None = None,
     style_cache: dict | None = None,
     precision: str = PRECISION,
+    *,
+    optimizer: str = OPTIMIZER,
+    beta1: float = BETA1,
+    beta2: float = BETA2,
+    epsilon: float = EPSILON,
+    pooling: str = POOLING,
+    content_layers: dict[str, float] | None = None,
+    style_layers: dict[str, float] | None = None,
+    initial_noiseblend: float = INITIAL_NOISEBLEND,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
@@ -206,8 +397,16 @@ def stylize(
         raise ValueError(f"iterations must be at least 1, got {iterations}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer '{optimizer}'; choose from {', '.join(OPTIMIZERS)}")
+    if pooling not in vgg.POOLINGS:
+        raise ValueError(f"unknown pooling '{pooling}'; choose from {', '.join(vgg.POOLINGS)}")
+    if not 0 <= initial_noiseblend <= 1:
+        raise ValueError(f"initial_noiseblend must be in [0, 1], got {initial_noiseblend}")
     blend = normalize_blend(style_blend_weights, len(styles))
-    objective = _Objective(CONTENT_LAYERS, STYLE_LAYERS)
+    content_layers = CONTENT_LAYERS if content_layers is None else content_layers
+    style_layers = STYLE_LAYERS if style_layers is None else style_layers
+    objective = _Objective(content_layers, style_layers, pooling)
     vgg.check_layers(network, list(objective.layers))
     mean = network.mean_pixel
     # The network's convolutions run in precision (weights cast once, here).
@@ -217,26 +416,28 @@ def stylize(
     }
 
     def features(image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
-        return vgg.extract(net, tf.constant(vgg.preprocess(image, mean)[None]), tuple(layers))
+        x = tf.constant(vgg.preprocess(image, mean)[None])
+        return vgg.extract(net, x, tuple(layers), pooling)
 
     def style_grams(style: np.ndarray) -> dict[str, tf.Tensor]:
         # The key holds everything the grams depend on besides the network.
         key = (
             hashlib.sha1(style.tobytes()).hexdigest(),
             style.shape,
-            tuple(STYLE_LAYERS),
+            tuple(style_layers),
+            pooling,
             precision,
         )
         cache = {} if style_cache is None else style_cache
         if key not in cache:
-            style_features = features(style, STYLE_LAYERS)
-            cache[key] = {name: gram(style_features[name]) for name in STYLE_LAYERS}
+            style_features = features(style, style_layers)
+            cache[key] = {name: gram(style_features[name]) for name in style_layers}
         return cache[key]
 
     # Targets are computed once, before the loop.
     targets = {
         "content": {
-            k: tf.cast(f, tf.float32) for k, f in features(content, CONTENT_LAYERS).items()
+            k: tf.cast(f, tf.float32) for k, f in features(content, content_layers).items()
         },
         "styles": [style_grams(style) for style in styles],
         "blend": tf.constant(blend, tf.float32),
@@ -244,36 +445,37 @@ def stylize(
     }
 
     shape = (1, *content.shape[:2], 3)
+    noise = np.random.default_rng(seed).standard_normal(shape) * NOISE_SCALE
     if initial is None:
-        start = np.random.default_rng(seed).standard_normal(shape) * NOISE_SCALE
+        start = noise
+    else:  # initial_noiseblend R: (1 - R) * the image + R * the SPEC's noise
+        start = (1 - initial_noiseblend) * vgg.preprocess(initial, mean)[None]
+        start = start + initial_noiseblend * noise
+    start = start.astype(np.float32)
+    if optimizer == "adam":
+        hyper = tf.constant([learning_rate, beta1, beta2, epsilon], tf.float32)
+        steps = _adam_steps(objective, start, net, targets, hyper)
     else:
-        start = vgg.preprocess(initial, mean)[None]
-    image = tf.Variable(start.astype(np.float32))
-    m, v = tf.Variable(tf.zeros(shape)), tf.Variable(tf.zeros(shape))
-    t = tf.Variable(0.0)
-    hyper = tf.constant([learning_rate, BETA1, BETA2, EPSILON], tf.float32)
-    step = tf.function(objective.adam_step)
-    evaluate = tf.function(objective.terms)
+        steps = _lbfgs_steps(objective, start, net, targets, iterations)
 
     # Departure from the SPEC, for never losing a run: the starting image is the first
     # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
     # or breaks down still has an image to give back.
     best, best_loss = None, float("inf")
-    for i in range(1, iterations + 1):
-        before = image.numpy() if i == 1 else None
-        losses = Losses(*(float(x) for x in step(image, m, v, t, net, targets, hyper)))
-        if not np.isfinite(losses.total):
-            raise NonFiniteLoss(i, None if best is None else _to_image(best, mean))
-        if before is not None and losses.total < best_loss:
-            best, best_loss = before, losses.total
-        stopping = stop is not None and stop()
-        final = i == iterations or stopping
-        if final or (checkpoint_iterations and i % checkpoint_iterations == 0):
-            current = Losses(*(float(x) for x in evaluate(image, net, targets))).total
-            if current < best_loss:
-                best, best_loss = image.numpy(), current
-            yield Progress(i, iterations, losses, _to_image(best, mean), final)
-        else:
-            yield Progress(i, iterations, losses)
-        if stopping:
-            return
+    with contextlib.closing(steps):
+        for i, (losses, after, stalled) in enumerate(steps, start=1):
+            if not np.isfinite(losses.total):
+                raise NonFiniteLoss(i, None if best is None else _to_image(best, mean))
+            if i == 1 and losses.total < best_loss:
+                best, best_loss = start, losses.total
+            stopping = stop is not None and stop()
+            final = i == iterations or stopping or stalled
+            if final or (checkpoint_iterations and i % checkpoint_iterations == 0):
+                image, current = after()
+                if current < best_loss:
+                    best, best_loss = image, current
+                yield Progress(i, iterations, losses, _to_image(best, mean), final)
+            else:
+                yield Progress(i, iterations, losses)
+            if final:
+                return

@@ -17,6 +17,7 @@ LAYERS = (
     "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4",
 )  # fmt: skip
 CONV_LAYERS = tuple(name for name in LAYERS if name.startswith("conv"))
+POOLINGS = ("max", "avg")
 
 
 @dataclass(frozen=True)
