@@ -45,7 +45,10 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
     with muted_stderr():
         import tensorflow  # noqa: E402, F401
 
+    import numpy as np  # noqa: E402
+
     import batch  # noqa: E402
+    import colors  # noqa: E402
     import images  # noqa: E402
     import network  # noqa: E402
     import progress  # noqa: E402
@@ -65,6 +68,8 @@ MEMORY_PER_FILE_PIXEL = 56  # bytes per pixel of an input file decoded at full s
 MEMORY_MARGIN = 1.2
 MIN_SIDE = 2  # the total variation loss needs two pixels each way
 
+INITS = ("noise", "content", "style")
+
 
 class UsageError(Exception):
     """A bad option or path, found before any work starts (exit status 2)."""
@@ -77,8 +82,10 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _number(kind: type, low: float, low_ok: bool, what: str) -> Callable:
-    """An argparse type: kind, finite, above low (or equal when low_ok)."""
+def _number(
+    kind: type, low: float, low_ok: bool, what: str, high: float = math.inf, high_ok: bool = True
+) -> Callable:
+    """An argparse type: kind, finite, above low (or equal when low_ok), up to high."""
 
     def parse(text: str) -> float:
         try:
@@ -86,6 +93,8 @@ def _number(kind: type, low: float, low_ok: bool, what: str) -> Callable:
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'") from None
         if not math.isfinite(value) or value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'")
+        if value > high or (value == high and not high_ok):
             raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'")
         return value
 
@@ -95,6 +104,14 @@ def _number(kind: type, low: float, low_ok: bool, what: str) -> Callable:
 positive_int = _number(int, 0, False, "a whole number >= 1")
 positive_float = _number(float, 0.0, False, "a number > 0")
 weight = _number(float, 0.0, True, "a number >= 0")
+fraction = _number(float, 0.0, True, "a number from 0 to 1", 1.0)
+beta = _number(float, 0.0, True, "a number >= 0 and < 1", 1.0, False)
+natural = _number(int, 0, True, "a whole number >= 0")
+
+
+def _names(layers: dict[str, float]) -> str:
+    """Layer names for --help."""
+    return " ".join(layers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -199,12 +216,93 @@ def build_parser() -> argparse.ArgumentParser:
         help="total variation (smoothness) weight (default: %(default)s)",
     )
     p.add_argument(
+        "--content-weight-blend",
+        type=fraction,
+        metavar="B",
+        help="content layers relu4_2 weighted B and relu5_2 weighted 1-B"
+        f" (default: {stylize.CONTENT_WEIGHT_BLEND})",
+    )
+    p.add_argument(
+        "--style-layer-weight-exp",
+        type=positive_float,
+        default=stylize.STYLE_LAYER_WEIGHT_EXP,
+        metavar="E",
+        help="style layer k (0 = shallowest) weighted E**k, scaled to average 1"
+        " (default: %(default)s)",
+    )
+    p.add_argument(
+        "--content-layers",
+        nargs="+",
+        metavar="LAYER",
+        help="VGG layers for the content loss, weighted equally"
+        f" (default: {_names(stylize.CONTENT_LAYERS)})",
+    )
+    p.add_argument(
+        "--style-layers",
+        nargs="+",
+        metavar="LAYER",
+        help=f"VGG layers for the style loss (default: {_names(stylize.STYLE_LAYERS)})",
+    )
+    p.add_argument(
+        "--pooling",
+        choices=vgg.POOLINGS,
+        default=stylize.POOLING,
+        help="the network's pooling layers (default: %(default)s)",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=stylize.OPTIMIZERS,
+        default=stylize.OPTIMIZER,
+        help="Adam, or L-BFGS (the paper's; --iterations counts its iterations)"
+        " (default: %(default)s)",
+    )
+    p.add_argument(
         "--learning-rate",
         type=positive_float,
         default=stylize.LEARNING_RATE,
         help="Adam step size (default: %(default)s)",
     )
-    p.add_argument("--initial", metavar="PATH", help="starting image (default: noise)")
+    p.add_argument(
+        "--beta1", type=beta, default=stylize.BETA1, help="Adam's beta1 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--beta2", type=beta, default=stylize.BETA2, help="Adam's beta2 (default: %(default)s)"
+    )
+    p.add_argument(
+        "--epsilon",
+        type=positive_float,
+        default=stylize.EPSILON,
+        help="Adam's epsilon (default: %(default)s)",
+    )
+    p.add_argument(
+        "--preserve-colors",
+        nargs="?",
+        const="luminance",
+        choices=("luminance", "histogram"),
+        help="keep the content's colours: 'luminance' (the bare flag) takes only the result's"
+        " luminance; 'histogram' first gives the styles the content's colour statistics"
+        " (default: off)",
+    )
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        help="starting image: noise, the content or the first style (default: noise)",
+    )
+    p.add_argument("--initial", metavar="PATH", help="starting image file (default: noise)")
+    p.add_argument(
+        "--initial-noiseblend",
+        type=fraction,
+        default=stylize.INITIAL_NOISEBLEND,
+        metavar="R",
+        help="start from (1-R) * the starting image + R * noise; no effect when starting from"
+        " noise (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed",
+        type=natural,
+        metavar="N",
+        help="seed for the noise, making runs repeatable (default: none, random)",
+    )
     p.add_argument(
         "--print-iterations",
         type=positive_int,
@@ -289,8 +387,13 @@ def validate(options: argparse.Namespace) -> None:
         raise UsageError(
             f"--style-scales has {len(options.style_scales)} values for {count} styles"
         )
+    if options.init is not None and options.initial is not None:
+        raise UsageError("--init and --initial both give the starting image; use one")
+    if options.content_weight_blend is not None and options.content_layers is not None:
+        raise UsageError("--content-weight-blend applies to relu4_2/relu5_2, not --content-layers")
     try:
         stylize.normalize_blend(options.style_blend_weights, count)
+        layer_weights(options)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     inputs = [("--content", options.content)]
@@ -442,6 +545,16 @@ def check_inputs(options: argparse.Namespace) -> None:
     check_memory(options, content, styles, initial)
 
 
+def layer_weights(options: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
+    """The content and style layer weights that the options give (ValueError if bad)."""
+    blend = options.content_weight_blend
+    content = stylize.content_layer_weights(
+        stylize.CONTENT_WEIGHT_BLEND if blend is None else blend, options.content_layers
+    )
+    style = stylize.style_layer_weights(options.style_layer_weight_exp, options.style_layers)
+    return content, style
+
+
 def load_inputs(options: argparse.Namespace) -> tuple:
     """Read and resize the content, styles and initial image as the options say."""
     content = images.read_image(options.content)
@@ -452,9 +565,15 @@ def load_inputs(options: argparse.Namespace) -> tuple:
     styles = [images.read_image(path) for path in options.styles]
     sizes = style_sizes([(s.shape[1], s.shape[0]) for s in styles], options.style_scales, width)
     styles = [images.resize(s, h, w) for s, (w, h) in zip(styles, sizes, strict=True)]
+    if options.preserve_colors == "histogram":
+        styles = [colors.match_colors(style, content) for style in styles]
     initial = None
     if options.initial:
         initial = images.resize(images.read_image(options.initial), height, width)
+    elif options.init == "content":
+        initial = content
+    elif options.init == "style":
+        initial = images.resize(styles[0], height, width)
     return content, styles, initial
 
 
@@ -479,6 +598,9 @@ def run(
     loss) writes its best image to unfinished instead.
     """
     content, styles, initial = inputs or load_inputs(options)
+    content_layers, style_layers = layer_weights(options)
+    if options.seed is not None:
+        tensorflow.config.experimental.enable_op_determinism()  # same seed, same bytes
     steps = stylize.stylize(
         weights,
         content,
@@ -494,7 +616,22 @@ def run(
         stop=interrupts.stop,
         style_cache=style_cache,
         precision=options.precision,
+        optimizer=options.optimizer,
+        beta1=options.beta1,
+        beta2=options.beta2,
+        epsilon=options.epsilon,
+        pooling=options.pooling,
+        content_layers=content_layers,
+        style_layers=style_layers,
+        initial_noiseblend=options.initial_noiseblend,
     )
+
+    def finish(image: np.ndarray) -> np.ndarray:
+        # Colour preservation by luminance is a post-processing of every written image.
+        if options.preserve_colors == "luminance":
+            return colors.preserve_luminance(image, content)
+        return image
+
     report = progress.Reporter(
         sys.stderr,
         content.shape[:2],
@@ -514,7 +651,7 @@ def run(
                 continue
             cut = step.final and interrupts.stop() and step.iteration < step.iterations
             if cut:
-                images.write_image(unfinished, step.image)
+                images.write_image(unfinished, finish(step.image))
                 where = f" of {label}" if label else ""
                 raise batch.Interrupted(
                     interrupts.signum,
@@ -522,15 +659,15 @@ def run(
                     f"best image so far written to {unfinished}",
                 )
             if step.final:
-                images.write_image(options.output, step.image)
+                images.write_image(options.output, finish(step.image))
             elif options.checkpoint_output:
                 images.write_image(
-                    checkpoint_name(options.checkpoint_output, step.iteration), step.image
+                    checkpoint_name(options.checkpoint_output, step.iteration), finish(step.image)
                 )
     except stylize.NonFiniteLoss as exc:
         if exc.best is None:
             raise ValueError(f"{exc} (no image written: there was no good one yet)") from None
-        images.write_image(unfinished, exc.best)
+        images.write_image(unfinished, finish(exc.best))
         raise ValueError(f"{exc} (best image so far written to {unfinished})") from None
     finally:
         interrupts.running = False

@@ -135,7 +135,7 @@ class Reporter:
         else:
             print(f"Iteration {step.iteration}/{step.iterations}", file=self.stream)
         every = self.print_every
-        if every and ((step.iteration - 1) % every == 0 or step.iteration == step.iterations):
+        if every and ((step.iteration - 1) % every == 0 or step.final):
             self._print(loss_lines(losses))
 
     def step(self, step: stylize.Progress) -> None:
