@@ -1,0 +1,368 @@
+"""Issue 4's controls: layers and weights, pooling, L-BFGS, colours, init, noise blend, seed."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import smooth_image
+
+import colors
+import images
+import neural_style
+import stylize
+import vgg
+
+CONTENT = smooth_image(24, 32, 1)
+STYLES = [smooth_image(40, 40, 2)]
+
+
+def spec_losses(network, content, style, start, content_layers, style_layers, pooling="max"):
+    """The SPEC's three losses (default weights) of a start image, in float64 numpy."""
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+
+    def feats(image, layers):
+        x = vgg.preprocess(image, network.mean_pixel)[None]
+        out = vgg.extract(net, x, tuple(layers), pooling)
+        return {k: v.numpy().astype(np.float64) for k, v in out.items()}
+
+    def gram(x):
+        flat = x.reshape(-1, x.shape[-1])
+        return flat.T @ flat / x.size
+
+    fx = feats(start, {**content_layers, **style_layers})
+    fc, fs = feats(content, content_layers), feats(style, style_layers)
+    content_loss = 5.0 * sum(
+        w * np.sum((fx[n] - fc[n]) ** 2) / fc[n].size for n, w in content_layers.items()
+    )
+    style_loss = 100.0 * sum(
+        w * np.sum((gram(fx[n]) - gram(fs[n])) ** 2) / gram(fs[n]).size
+        for n, w in style_layers.items()
+    )
+    pre = vgg.preprocess(start, network.mean_pixel).astype(np.float64)
+    dy, dx = pre[1:] - pre[:-1], pre[:, 1:] - pre[:, :-1]
+    tv_loss = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
+    return [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]
+
+
+def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
+    return [
+        "--content", str(inputs["content"]),
+        "--styles", str(inputs["style1"]),
+        "--output", str(tmp_path / "out.png"),
+        "--network", str(network_path),
+        *extra,
+    ]  # fmt: skip
+
+
+# --- layer weights -------------------------------------------------------------------------
+
+
+def test_default_weights_are_the_specs():
+    assert stylize.content_layer_weights() == stylize.CONTENT_LAYERS == {"relu4_2": 1.0}
+    assert stylize.style_layer_weights() == stylize.STYLE_LAYERS
+    assert all(w == 1.0 for w in stylize.STYLE_LAYERS.values())
+
+
+def test_content_blend():
+    assert stylize.content_layer_weights(0.0) == {"relu5_2": 1.0}
+    assert stylize.content_layer_weights(0.25) == {"relu4_2": 0.25, "relu5_2": 0.75}
+    assert stylize.content_layer_weights(0.5, ["relu5_1", "conv3_1"]) == {
+        "conv3_1": 0.5,
+        "relu5_1": 0.5,
+    }
+
+
+def test_style_layer_weight_exponent():
+    # E = 2: raw weights 1, 2, 4, 8, 16 (sum 31), scaled to average 1.
+    weights = stylize.style_layer_weights(2.0)
+    assert list(weights) == list(stylize.STYLE_LAYERS)
+    np.testing.assert_allclose(list(weights.values()), [5 / 31 * 2**k for k in range(5)])
+    # Explicit layers are taken in network order, whatever order they are given in.
+    assert stylize.style_layer_weights(0.5, ["pool3", "relu1_2"]) == pytest.approx(
+        {"relu1_2": 2 / 1.5, "pool3": 1 / 1.5}
+    )
+
+
+def test_bad_layer_names():
+    with pytest.raises(ValueError, match="unknown layer 'relu9_9'; valid layers: conv1_1 relu1_1"):
+        stylize.style_layer_weights(1.0, ["relu1_1", "relu9_9"])
+    with pytest.raises(ValueError, match="names a layer twice"):
+        stylize.content_layer_weights(1.0, ["relu4_2", "relu4_2"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "content_layers", "style_layers", "pooling"),
+    [
+        ([], {"relu4_2": 1.0}, stylize.STYLE_LAYERS, "max"),
+        (["--content-weight-blend", "0"], {"relu5_2": 1.0}, stylize.STYLE_LAYERS, "max"),
+        (
+            ["--content-weight-blend", "0.25", "--style-layer-weight-exp", "2"],
+            {"relu4_2": 0.25, "relu5_2": 0.75},
+            {n: 5 / 31 * 2**k for k, n in enumerate(stylize.STYLE_LAYERS)},
+            "max",
+        ),
+        (
+            ["--content-layers", "conv5_1", "relu3_1", "--style-layers", "pool3", "relu2_2"],
+            {"relu3_1": 0.5, "conv5_1": 0.5},
+            {"relu2_2": 1.0, "pool3": 1.0},
+            "max",
+        ),
+        (["--pooling", "avg"], {"relu4_2": 1.0}, stylize.STYLE_LAYERS, "avg"),
+    ],
+)
+def test_layer_options_give_the_formulas(
+    inputs, network, network_path, tmp_path, capsys, extra, content_layers, style_layers, pooling
+):
+    """The first printed block is the loss of --initial, recomputed by hand per the options."""
+    argv = args(
+        inputs, network_path, tmp_path, "--iterations", "1", "--print-iterations", "1",
+        "--initial", str(inputs["initial"]), *extra,
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    printed = [float(v) for v in re.findall(r"loss: (\S+)", capsys.readouterr().err)]
+    content = images.read_image(str(inputs["content"]))
+    style = images.resize(images.read_image(str(inputs["style1"])), 32, 32)
+    initial = images.resize(images.read_image(str(inputs["initial"])), 24, 32)
+    expected = spec_losses(network, content, style, initial, content_layers, style_layers, pooling)
+    np.testing.assert_allclose(printed[:4], expected, rtol=1e-4)
+
+
+def test_avg_pooling_averages():
+    rng = np.random.default_rng(0)
+    kernel = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
+    net = {
+        "conv1_1": (tf.constant(kernel), tf.zeros(2)),
+        "conv1_2": (tf.eye(2)[None, None], tf.zeros(2)),
+    }
+    x = tf.constant(rng.standard_normal((1, 4, 6, 3)), tf.float32)
+    for pooling in ("avg", "max"):
+        out = vgg.extract(net, x, ("relu1_2", "pool1"), pooling)
+        blocks = out["relu1_2"].numpy().reshape(1, 2, 2, 3, 2, 2)
+        reduce = np.mean if pooling == "avg" else np.max
+        np.testing.assert_allclose(out["pool1"], reduce(blocks, axis=(2, 4)), rtol=1e-6)
+    assert not np.allclose(
+        vgg.extract(net, x, ("pool1",), "avg")["pool1"], vgg.extract(net, x, ("pool1",))["pool1"]
+    )
+
+
+# --- L-BFGS --------------------------------------------------------------------------------
+
+
+def run(network, **options) -> list[stylize.Progress]:
+    return list(stylize.stylize(network, CONTENT, STYLES, **{"seed": 0, **options}))
+
+
+def test_lbfgs_lowers_the_loss_with_checkpoints_and_the_best_image(network):
+    adam = run(network, iterations=1)
+    steps = run(network, iterations=13, optimizer="lbfgs", checkpoint_iterations=4)
+    assert [s.iteration for s in steps] == list(range(1, 14))
+    assert steps[0].losses == adam[0].losses  # the same start and objective
+    totals = [s.losses.total for s in steps]
+    assert totals[-1] < 0.2 * totals[0]
+    assert all(b <= a for a, b in zip(totals, totals[1:], strict=False))  # accepted iterates
+    assert [s.iteration for s in steps if s.image is not None] == [4, 8, 12, 13]
+    assert [s.final for s in steps] == [False] * 12 + [True]
+    # L-BFGS never goes up, so the best image at a checkpoint is the latest: the one a run of
+    # that many iterations ends with (the history is one minimisation, so runs agree).
+    np.testing.assert_array_equal(
+        images_of(steps)[4], images_of(run(network, iterations=4, optimizer="lbfgs"))[4]
+    )
+
+
+def images_of(steps: list[stylize.Progress]) -> dict[int, np.ndarray]:
+    return {s.iteration: s.image for s in steps if s.image is not None}
+
+
+def test_lbfgs_that_cannot_move_ends_with_the_start(network):
+    # From the content itself with only a content loss, the loss is 0 and so is the gradient:
+    # SciPy stops at once, and the run ends after one iteration that made no move.
+    steps = list(
+        stylize.stylize(
+            network, CONTENT, STYLES, iterations=10, optimizer="lbfgs", initial=CONTENT,
+            style_weight=0.0, tv_weight=0.0,
+        )
+    )  # fmt: skip
+    assert len(steps) == 1 and steps[0].final and steps[0].losses.total == 0
+    np.testing.assert_allclose(steps[0].image, CONTENT, atol=0.5 + 1e-3)
+
+
+def test_lbfgs_stop_and_close_end_the_thread(network):
+    before = threading.active_count()
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) >= 3
+
+    steps = run(network, iterations=50, optimizer="lbfgs", stop=stop)
+    assert len(steps) == 3 and steps[-1].final and steps[-1].image is not None
+    progress = stylize.stylize(network, CONTENT, STYLES, iterations=50, optimizer="lbfgs")
+    next(progress)
+    progress.close()
+    assert threading.active_count() == before
+
+
+def test_adam_betas_and_epsilon_are_used(network):
+    # Adam's first step is lr * sign(gradient) whatever the betas: compare after two.
+    default = run(network, iterations=3)[-1].losses
+    assert run(network, iterations=3, beta1=0.5)[-1].losses != default
+    assert run(network, iterations=3, beta2=0.9)[-1].losses != default
+    assert run(network, iterations=3, epsilon=1e3)[-1].losses != default
+
+
+# --- init, noise blend, seed ---------------------------------------------------------------
+
+
+def test_noise_blend_definition(network):
+    initial = smooth_image(24, 32, 9)
+    blend = 0.3
+    first = run(network, iterations=1, initial=initial, initial_noiseblend=blend)[0]
+    noise = np.random.default_rng(0).standard_normal((24, 32, 3)) * stylize.NOISE_SCALE
+    start = (1 - blend) * vgg.preprocess(initial, network.mean_pixel) + blend * noise
+    dy, dx = start[1:] - start[:-1], start[:, 1:] - start[:, :-1]
+    tv = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
+    assert first.losses.tv == pytest.approx(tv, rel=1e-5)
+    # R = 1 is the SPEC's noise start (R = 0, the default, is checked with the formulas above).
+    full = run(network, iterations=1, initial=initial, initial_noiseblend=1.0)[0]
+    assert full.losses == run(network, iterations=1)[0].losses
+
+
+def test_init_content_and_style(inputs, network_path, tmp_path):
+    parser = neural_style.build_parser()
+    options = parser.parse_args(args(inputs, network_path, tmp_path, "--init", "content"))
+    content, styles, initial = neural_style.load_inputs(options)
+    np.testing.assert_array_equal(initial, content)
+    options = parser.parse_args(args(inputs, network_path, tmp_path, "--init", "style"))
+    content, styles, initial = neural_style.load_inputs(options)
+    np.testing.assert_array_equal(initial, images.resize(styles[0], 24, 32))
+    options = parser.parse_args(args(inputs, network_path, tmp_path))
+    assert neural_style.load_inputs(options)[2] is None
+
+
+def test_init_content_starts_with_no_content_loss(inputs, network_path, tmp_path, capsys):
+    argv = args(
+        inputs, network_path, tmp_path, "--iterations", "1", "--print-iterations", "1",
+        "--init", "content",
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    assert re.search(r"content loss: (\S+)", capsys.readouterr().err).group(1) == "0"
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_same_seed_same_bytes(inputs, network_path, tmp_path, optimizer):
+    def output(seed: str, name: str) -> bytes:
+        path = tmp_path / name
+        argv = args(
+            inputs, network_path, tmp_path, "--iterations", "4", "--seed", seed,
+            "--optimizer", optimizer, "--output", str(path),
+        )  # fmt: skip
+        assert neural_style.main(argv) == 0
+        return path.read_bytes()
+
+    first = output("7", "a.png")
+    assert output("7", "b.png") == first
+    assert output("8", "c.png") != first
+
+
+# --- colours -------------------------------------------------------------------------------
+
+
+def test_luminance_keeps_the_contents_chroma():
+    rng = np.random.default_rng(0)
+    content = rng.uniform(60, 190, (16, 16, 3))
+    result = rng.uniform(60, 190, (16, 16, 3)).astype(np.uint8)
+    out = colors.preserve_luminance(result, content)
+    assert out.dtype == np.uint8 and out.shape == (16, 16, 3)
+    unclipped = np.all((out > 0) & (out < 255), axis=-1)
+    assert unclipped.mean() > 0.9
+    got, want = colors.rgb_to_ycbcr(out)[unclipped], colors.rgb_to_ycbcr(content)[unclipped]
+    # Rounding RGB to integers moves Cb or Cr by at most 0.5 (each row's |coefficients| sum 1).
+    assert np.abs(got[:, 1:] - want[:, 1:]).max() <= 0.5 + 1e-9
+    y = colors.rgb_to_ycbcr(result)[unclipped][:, 0]
+    assert np.abs(got[:, 0] - y).max() <= 0.5 + 1e-9
+
+
+def test_ycbcr_is_jpegs():
+    # JFIF: white is (255, 128, 128), pure red has Cr = 255.5 before clipping.
+    np.testing.assert_allclose(colors.rgb_to_ycbcr(np.array([255, 255, 255])), [255, 128, 128])
+    np.testing.assert_allclose(
+        colors.rgb_to_ycbcr(np.array([255, 0, 0])), [76.245, 84.97232, 255.5]
+    )
+
+
+def test_histogram_matching_gives_the_contents_mean_and_covariance():
+    rng = np.random.default_rng(1)
+    content = 128 + rng.standard_normal((30, 20, 3)) @ np.array(
+        [[20, 5, 0], [0, 15, 5], [0, 0, 10]]
+    )
+    style = 100 + rng.standard_normal((25, 25, 3)) @ np.array([[8, 0, 6], [3, 9, 0], [0, 2, 7]])
+    matched = colors.match_colors(style, content).reshape(-1, 3).astype(np.float64)
+    target = content.reshape(-1, 3)
+    assert matched.min() > 0 and matched.max() < 255  # no clipping in this example
+    np.testing.assert_allclose(matched.mean(axis=0), target.mean(axis=0), atol=1e-3)
+    np.testing.assert_allclose(
+        np.cov(matched, rowvar=False), np.cov(target, rowvar=False), rtol=1e-4, atol=1e-3
+    )
+
+
+def test_histogram_and_luminance_through_the_cli(inputs, network_path, tmp_path):
+    parser = neural_style.build_parser()
+    histogram = [*args(inputs, network_path, tmp_path), "--preserve-colors", "histogram"]
+    options = parser.parse_args(histogram)
+    content, styles, _ = neural_style.load_inputs(options)
+    np.testing.assert_allclose(
+        styles[0].reshape(-1, 3).mean(axis=0), content.reshape(-1, 3).mean(axis=0), atol=3
+    )
+    assert neural_style.main([*histogram, "--iterations", "1"]) == 0
+    argv = [*args(inputs, network_path, tmp_path), "--iterations", "2", "--preserve-colors"]
+    assert neural_style.main(argv) == 0
+    out = images.read_image(str(tmp_path / "out.png"))
+    assert out.shape == content.shape
+    unclipped = np.all((out > 0) & (out < 255), axis=-1)
+    chroma = np.abs(colors.rgb_to_ycbcr(out) - colors.rgb_to_ycbcr(content))[..., 1:]
+    assert chroma[unclipped].max() <= 0.5 + 1e-4
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--style-layers", "relu1_1", "fc7"], "valid layers: conv1_1 relu1_1"),
+        (["--content-layers", "relu4_3", "relu4_3"], "names a layer twice"),
+        (["--content-weight-blend", "1.5"], "--content-weight-blend"),
+        (["--content-weight-blend", "0.5", "--content-layers", "relu4_2"], "not --content-layers"),
+        (["--style-layer-weight-exp", "0"], "--style-layer-weight-exp"),
+        (["--pooling", "min"], "--pooling"),
+        (["--optimizer", "sgd"], "--optimizer"),
+        (["--beta1", "1"], "--beta1"),
+        (["--epsilon", "0"], "--epsilon"),
+        (["--preserve-colors", "hue"], "--preserve-colors"),
+        (["--init", "content", "--initial", "x.png"], "use one"),
+        (["--initial-noiseblend", "2"], "--initial-noiseblend"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_option_errors(inputs, network_path, tmp_path, capsys, extra, message):
+    assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_help_lists_the_new_options(capsys):
+    with pytest.raises(SystemExit):
+        neural_style.main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in (
+        "--optimizer {adam,lbfgs}", "--pooling {max,avg}", "--init {noise,content,style}",
+        "--preserve-colors [{luminance,histogram}]", "--seed N", "(default: adam)",
+        "(default: 0.9)", "(default: 0.999)", "(default: 1e-08)", "(default: relu4_2)",
+        "(default: relu1_1 relu2_1 relu3_1 relu4_1 relu5_1)", "(default: 0.0)",
+    ):  # fmt: skip
+        assert text in out, text
