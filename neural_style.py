@@ -613,6 +613,7 @@ def run(
         learning_rate=options.learning_rate,
         initial=initial,
         checkpoint_iterations=options.checkpoint_iterations,
+        seed=options.seed,
         stop=interrupts.stop,
         style_cache=style_cache,
         precision=options.precision,

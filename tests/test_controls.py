@@ -319,8 +319,8 @@ def test_histogram_and_luminance_through_the_cli(inputs, network_path, tmp_path)
     )
     assert neural_style.main([*histogram, "--iterations", "1"]) == 0
     argv = [*args(inputs, network_path, tmp_path), "--iterations", "2", "--preserve-colors"]
-    assert neural_style.main(argv) == 0
-    out = images.read_image(str(tmp_path / "out.png"))
+    assert neural_style.main([*argv, "--output", str(tmp_path / "luminance.png")]) == 0
+    out = images.read_image(str(tmp_path / "luminance.png"))
     assert out.shape == content.shape
     unclipped = np.all((out > 0) & (out < 255), axis=-1)
     chroma = np.abs(colors.rgb_to_ycbcr(out) - colors.rgb_to_ycbcr(content))[..., 1:]
