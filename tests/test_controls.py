@@ -366,3 +366,15 @@ def test_help_lists_the_new_options(capsys):
         "(default: relu1_1 relu2_1 relu3_1 relu4_1 relu5_1)", "(default: 0.0)",
     ):  # fmt: skip
         assert text in out, text
+
+
+def test_remaining_options_end_to_end(inputs, network_path, tmp_path, capsys):
+    argv = args(
+        inputs, network_path, tmp_path, "--iterations", "3", "--print-iterations", "1",
+        "--init", "style", "--initial-noiseblend", "0.5", "--beta1", "0.8", "--beta2", "0.99",
+        "--epsilon", "1e-6", "--seed", "1",
+    )  # fmt: skip
+    assert neural_style.main(argv) == 0
+    assert images.read_image(str(tmp_path / "out.png")).shape == (24, 32, 3)
+    totals = [float(v) for v in re.findall(r"total loss: (\S+)", capsys.readouterr().err)]
+    assert len(totals) == 3 and totals[-1] < totals[0]
