@@ -18,6 +18,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 logging.getLogger("tensorflow").addFilter(
     lambda record: "triggered tf.function retracing" not in record.getMessage()
 )
+# Start-up: `import tensorflow` also imports Keras (and matplotlib), about a second and 50 MB,
+# only to register Keras's optimisers; this tool never uses Keras. A None module entry makes
+# that import fail, which TensorFlow ignores; the entry goes once TensorFlow is loaded.
+_SKIPPED = "keras.src.optimizers"
+_skip = _SKIPPED not in sys.modules and "tensorflow" not in sys.modules
+if _skip:
+    sys.modules[_SKIPPED] = None
 
 
 @contextlib.contextmanager
@@ -69,6 +76,9 @@ MEMORY_MARGIN = 1.2
 MIN_SIDE = 2  # the total variation loss needs two pixels each way
 
 INITS = ("noise", "content", "style")
+
+if _skip:
+    del sys.modules[_SKIPPED]
 
 
 class UsageError(Exception):
@@ -346,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=stylize.PRECISION,
         help="number format of the network's convolutions; Grams, losses and the image stay"
         " float32 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scales",
+        type=positive_int,
+        default=stylize.SCALES,
+        metavar="N",
+        help="coarse to fine: optimise at up to N sizes, each twice the previous, ending at the"
+        " output size; --iterations counts the steps at all sizes (default: %(default)s)",
     )
     return p
 
@@ -625,6 +643,7 @@ def run(
         content_layers=content_layers,
         style_layers=style_layers,
         initial_noiseblend=options.initial_noiseblend,
+        scales=options.scales,
     )
 
     def finish(image: np.ndarray) -> np.ndarray:
@@ -635,7 +654,6 @@ def run(
 
     report = progress.Reporter(
         sys.stderr,
-        content.shape[:2],
         options.output,
         print_every=options.print_iterations,
         quiet=options.quiet,

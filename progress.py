@@ -90,7 +90,6 @@ class Reporter:
     def __init__(
         self,
         stream: TextIO,
-        size: tuple[int, int],
         output: str,
         print_every: int | None = None,
         quiet: bool = False,
@@ -99,7 +98,7 @@ class Reporter:
         sheet: str | None = None,
         label: str = "",
     ):
-        self.stream, self.size, self.output = stream, [int(n) for n in size], output
+        self.stream, self.output = stream, output
         self.print_every, self.quiet, self.label = print_every, quiet, label
         self.log_path, self.plot_path, self.sheet_path = log, plot, sheet
         self.started = time.monotonic()
@@ -149,7 +148,7 @@ class Reporter:
             "tv": losses.tv,
             "total": losses.total,
             "elapsed": round(time.monotonic() - self.started, 3),
-            "size": self.size,
+            "size": list(step.size),  # the size optimised at this iteration (--scales)
             "output": self.output,
         }
         self.records.append(record)

@@ -13,6 +13,7 @@ import numpy as np
 import scipy.optimize
 import tensorflow as tf
 
+import images
 import vgg
 
 # Defaults, defined once (the CLI shows them in --help).
@@ -33,6 +34,9 @@ CONTENT_WEIGHT_BLEND = 1.0
 STYLE_LAYER_WEIGHT_EXP = 1.0
 # The most loss evaluations L-BFGS-B may spend per iteration (its line search stops at 20).
 LBFGS_EVALUATIONS_PER_ITERATION = 50
+SCALES = 3
+# Coarse to fine: a coarser size is only used if its shorter side has this many pixels.
+MIN_SIDE = 32
 
 # Loss layers and their per-layer weights at the defaults (the SPEC's losses), in one place.
 CONTENT_LAYERS = {"relu4_2": 1.0}
@@ -64,6 +68,7 @@ class Progress:
     losses: Losses
     image: np.ndarray | None = None  # best image so far (uint8 RGB), at checkpoints and the end
     final: bool = False
+    size: tuple[int, int] = (0, 0)  # (height, width) of the image this iteration optimised
 
 
 class NonFiniteLoss(ValueError):
@@ -356,6 +361,32 @@ def _lbfgs_steps(
     yield before, known(x, before), True
 
 
+def scale_sizes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
+    """Up to scales sizes, coarsest first, each half the next, ending at (height, width)."""
+    sizes = [(height, width)]
+    while len(sizes) < scales:
+        h, w = (max(1, round(n / 2)) for n in sizes[0])
+        if min(h, w) < MIN_SIDE:
+            break
+        sizes.insert(0, (h, w))
+    return sizes
+
+
+def split_iterations(iterations: int, count: int) -> list[int]:
+    """Iterations per size, coarsest first: equal shares, the remainder to the output size."""
+    return [iterations // count] * (count - 1) + [iterations - iterations // count * (count - 1)]
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An HxWx3 float image resized (Lanczos) to height x width."""
+    return images.resize(image, height, width)
+
+
+def _upsample(x: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A 1xhxwxC array resized to 1 x height x width x C (unchanged if that is its size)."""
+    return images.resize(x[0], height, width)[None]
+
+
 def _to_image(preprocessed: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
     """A 1xHxWx3 preprocessed array as an 8-bit RGB image."""
     pixels = vgg.unprocess(preprocessed[0], mean_pixel)
@@ -387,6 +418,7 @@ def stylize(
     content_layers: dict[str, float] | None = None,
     style_layers: dict[str, float] | None = None,
     initial_noiseblend: float = INITIAL_NOISEBLEND,
+    scales: int = SCALES,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
@@ -395,6 +427,8 @@ def stylize(
     """
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations}")
+    if scales < 1:
+        raise ValueError(f"scales must be at least 1, got {scales}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
     if optimizer not in OPTIMIZERS:
@@ -434,48 +468,84 @@ def stylize(
             cache[key] = {name: gram(style_features[name]) for name in style_layers}
         return cache[key]
 
-    # Targets are computed once, before the loop.
-    targets = {
-        "content": {
-            k: tf.cast(f, tf.float32) for k, f in features(content, content_layers).items()
-        },
-        "styles": [style_grams(style) for style in styles],
-        "blend": tf.constant(blend, tf.float32),
-        "coefficients": tf.constant([content_weight, style_weight, tv_weight], tf.float32),
-    }
+    def targets_at(height: int, width: int) -> dict:
+        # Targets are computed once per size, before that size's iterations.
+        factor = width / content.shape[1]
+        scaled = [
+            _resize(s, max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
+            for s in styles
+        ]
+        return {
+            "content": {
+                k: tf.cast(f, tf.float32)
+                for k, f in features(_resize(content, height, width), content_layers).items()
+            },
+            "styles": [style_grams(style) for style in scaled],
+            "blend": tf.constant(blend, tf.float32),
+            "coefficients": tf.constant([content_weight, style_weight, tv_weight], tf.float32),
+        }
 
-    shape = (1, *content.shape[:2], 3)
-    noise = np.random.default_rng(seed).standard_normal(shape) * NOISE_SCALE
-    if initial is None:
-        start = noise
-    else:  # initial_noiseblend R: (1 - R) * the image + R * the SPEC's noise
-        start = (1 - initial_noiseblend) * vgg.preprocess(initial, mean)[None]
-        start = start + initial_noiseblend * noise
-    start = start.astype(np.float32)
-    if optimizer == "adam":
-        hyper = tf.constant([learning_rate, beta1, beta2, epsilon], tf.float32)
-        steps = _adam_steps(objective, start, net, targets, hyper)
-    else:
-        steps = _lbfgs_steps(objective, start, net, targets, iterations)
+    def start_at(height: int, width: int) -> np.ndarray:
+        shape = (1, height, width, 3)
+        noise = np.random.default_rng(seed).standard_normal(shape) * NOISE_SCALE
+        if initial is None:
+            return noise
+        # initial_noiseblend R: (1 - R) * the image + R * the SPEC's noise
+        image = vgg.preprocess(_resize(initial, height, width), mean)[None]
+        return (1 - initial_noiseblend) * image + initial_noiseblend * noise
 
-    # Departure from the SPEC, for never losing a run: the starting image is the first
-    # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
-    # or breaks down still has an image to give back.
-    best, best_loss = None, float("inf")
-    with contextlib.closing(steps):
-        for i, (losses, after, stalled) in enumerate(steps, start=1):
-            if not np.isfinite(losses.total):
-                raise NonFiniteLoss(i, None if best is None else _to_image(best, mean))
-            if i == 1 and losses.total < best_loss:
-                best, best_loss = start, losses.total
-            stopping = stop is not None and stop()
-            final = i == iterations or stopping or stalled
-            if final or (checkpoint_iterations and i % checkpoint_iterations == 0):
-                image, current = after()
-                if current < best_loss:
-                    best, best_loss = image, current
-                yield Progress(i, iterations, losses, _to_image(best, mean), final)
-            else:
-                yield Progress(i, iterations, losses)
-            if final:
-                return
+    output_size = content.shape[:2]
+    sizes = scale_sizes(*output_size, scales)
+    counts = split_iterations(iterations, len(sizes))
+    hyper = tf.constant([learning_rate, beta1, beta2, epsilon], tf.float32)
+
+    def picture(x: np.ndarray) -> np.ndarray:
+        # Images of a coarser size are shown upsampled to the output size.
+        return _to_image(_upsample(x, *output_size), mean)
+
+    i, start, leftover = 0, None, 0
+    for (height, width), count in zip(sizes, counts, strict=True):
+        count += leftover  # the iterations a coarser size did not use (L-BFGS stalled)
+        if count == 0:
+            continue
+        targets = targets_at(height, width)
+        # Coarse to fine: a size starts from the last image of the previous one, upsampled,
+        # with a fresh optimiser (carrying Adam's moments over measured no better).
+        start = start_at(height, width) if start is None else _upsample(start, height, width)
+        start = start.astype(np.float32)
+        if optimizer == "adam":
+            steps = _adam_steps(objective, start, net, targets, hyper)  # a trace per size
+        else:
+            steps = _lbfgs_steps(objective, start, net, targets, count)
+        size, last = (height, width), (height, width) == sizes[-1]
+
+        # Departure from the SPEC, for never losing a run: the starting image is the first
+        # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
+        # or breaks down still has an image to give back. Each size has its own best (losses
+        # at different sizes do not compare); the output is the best at the output size.
+        best, best_loss = None, float("inf")
+        with contextlib.closing(steps):
+            for k, (losses, after, stalled) in enumerate(steps, start=1):
+                i += 1
+                if not np.isfinite(losses.total):
+                    raise NonFiniteLoss(i, None if best is None else picture(best))
+                if k == 1 and losses.total < best_loss:
+                    best, best_loss = start, losses.total
+                stopping = stop is not None and stop()
+                final = i == iterations or stopping or (stalled and last)
+                ends = final or stalled or k == count  # this size's last iteration
+                checkpoint = bool(checkpoint_iterations) and i % checkpoint_iterations == 0
+                if ends or checkpoint:
+                    image, current = after()
+                    if current < best_loss:
+                        best, best_loss = image, current
+                    start = image  # the next size starts from the last image
+                if final or checkpoint:
+                    yield Progress(i, iterations, losses, picture(best), final, size)
+                else:
+                    yield Progress(i, iterations, losses, size=size)
+                if final:
+                    return
+                if ends:
+                    leftover = count - k
+                    break

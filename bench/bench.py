@@ -32,8 +32,10 @@ from PIL import Image  # noqa: E402
 
 # Configurations: extra CLI options on top of the fixed ones.
 CONFIGS = {
-    "float32": ["--precision", "float32"],
-    "bfloat16": ["--precision", "bfloat16"],
+    "float32": ["--precision", "float32", "--scales", "1"],
+    "bfloat16": ["--precision", "bfloat16", "--scales", "1"],
+    "default": [],
+    "default-bf16": ["--precision", "bfloat16"],
 }
 SIZES = ("256x192", "512x384", "1024x768")
 ITERATIONS = 10  # per timed run: WARMUP, then the median of the rest
@@ -69,13 +71,8 @@ class Run:
     stderr: list[str] = field(default_factory=list)
 
     def seconds_per_iteration(self, first: int = WARMUP + 1) -> float:
-        """Median time between consecutive "Iteration" lines from iteration first on."""
-        numbers = sorted(self.iterations)
-        gaps = [
-            self.iterations[i] - self.iterations[i - 1]
-            for i in numbers
-            if i > first and i - 1 in self.iterations
-        ]
+        """Median time between consecutive "Iteration" lines, for iterations after first."""
+        gaps = [t - self.iterations[i - 1] for i, t in self.iterations.items() if i > first]
         return statistics.median(gaps) if gaps else float("nan")
 
     @property
@@ -87,6 +84,7 @@ class Run:
 def run_cli(args: list[str], env: dict[str, str]) -> Run:
     """Run neural_style.py with args, time-stamping each stderr line as it arrives."""
     command = [sys.executable, "-c", WRAPPER, str(ROOT / "neural_style.py"), *args]
+    Path(args[args.index("--output") + 1]).unlink(missing_ok=True)
     run = Run(started=time.perf_counter())
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -191,6 +189,12 @@ def main() -> None:
     parser.add_argument("--content", type=Path, default=CONTENT)
     parser.add_argument("--style", type=Path, default=STYLE)
     parser.add_argument("--dir", type=Path, help="folder for the network and inputs (kept)")
+    parser.add_argument(
+        "--reach", type=size, metavar="WxH", help="also run the time-to-loss comparison at WxH"
+    )
+    parser.add_argument("--reach-iterations", type=int, default=1000, help="of the baselines")
+    parser.add_argument("--reach-budget", type=int, default=300, help="--iterations of defaults")
+    parser.add_argument("--quality", type=int, default=200, help="iteration to compare losses at")
     args = parser.parse_args()
     if args.iterations < WARMUP + 5:
         parser.error(f"--iterations must be at least {WARMUP + 5} (warm-up + 5 timed)")
@@ -221,28 +225,96 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     run_cli(["--content", str(small), *fixed, str(folder / "out.png"), "--iterations", "1"], env)
 
     header = (
-        f"{'config':<10}{'size':>10}{'s/iter':>9}{'GFLOP/it':>10}{'GFLOP/s':>9}{'of peak':>9}"
-        f"{'peak RSS MB':>13}{'start-up s':>12}{'run s':>8}{'loss':>12}"
+        f"{'config':<13}{'size':>10}{'s/iter':>8}{'GFLOP/it':>10}{'GFLOP/s':>9}{'of peak':>9}"
+        f"{'peak RSS MB':>13}{'start-up s':>12}{'run s':>8}{'iters':>7}{'loss':>12}"
     )
     print(f"\n{header}")
     for width, height in args.sizes:
         content = prepare_content(args.content, width, height, folder)
         for name in args.configs:
-            options = ["--iterations", str(args.iterations), "--print-iterations", "1000000"]
+            # A coarse-to-fine run gets --iterations at the output size (and the rest before).
+            iterations, output_first = output_size_iterations(
+                args.iterations, height, width, CONFIGS[name]
+            )
+            options = ["--iterations", str(iterations), "--print-iterations", str(iterations)]
             run = run_cli(
                 ["--content", str(content), *fixed, str(folder / "out.png"), *options]
                 + CONFIGS[name],
                 env,
             )
-            seconds = run.seconds_per_iteration()
+            seconds = run.seconds_per_iteration(output_first + WARMUP)
             flops = iteration_flops(width, height) / 1e9
             dtype = "bfloat16" if "bfloat16" in CONFIGS[name] else "float32"
             print(
-                f"{name:<10}{f'{width}x{height}':>10}{seconds:>9.3f}{flops:>10.1f}"
+                f"{name:<13}{f'{width}x{height}':>10}{seconds:>8.3f}{flops:>10.1f}"
                 f"{flops / seconds:>9.0f}{flops / seconds / peak[dtype]:>9.0%}"
                 f"{run.peak_kb / 1024:>13.0f}{run.startup:>12.2f}{run.ended - run.started:>8.1f}"
-                f"{run.totals[max(run.totals)]:>12.4g}",
+                f"{iterations:>7}{run.totals[max(run.totals)]:>12.4g}",
                 flush=True,
+            )
+    if args.reach:
+        reach(args, folder, env, fixed)
+
+
+def at_output_size(iterations: int, height: int, width: int, options: list[str]) -> int:
+    """How many of iterations a configuration runs at the output size (the last ones)."""
+    import stylize
+
+    scales = int(options[options.index("--scales") + 1]) if "--scales" in options else None
+    count = len(stylize.scale_sizes(height, width, scales or stylize.SCALES))
+    return stylize.split_iterations(iterations, count)[-1]
+
+
+def output_size_iterations(
+    iterations: int, height: int, width: int, options: list[str]
+) -> tuple[int, int]:
+    """(total iterations, first iteration at the output size) to run iterations there."""
+    total = iterations
+    while at_output_size(total, height, width, options) < iterations:
+        total += 1
+    return total, total - iterations + 1
+
+
+def reach(args: argparse.Namespace, folder: Path, env: dict, fixed: list[str]) -> None:
+    """Time for the default settings to reach the loss of --scales 1 Adam after N iterations."""
+    width, height = args.reach
+    content = prepare_content(args.content, width, height, folder)
+    # The same start for every run: the content photograph (no seed option needed).
+    common = ["--content", str(content), *fixed, str(folder / "out.png")]
+    common += ["--initial", str(content), "--print-iterations", "1"]
+    print(f"\nreach at {width}x{height}, all runs starting from the content image")
+    runs = {}
+    for name, options in (
+        ("float32", ["--iterations", str(args.reach_iterations), *CONFIGS["float32"]]),
+        ("bfloat16", ["--iterations", str(args.reach_iterations), *CONFIGS["bfloat16"]]),
+    ):
+        runs[name] = run_cli(common + options, env)
+    base = runs["float32"]
+    target = base.totals[max(base.totals)]
+    seconds = base.iterations[max(base.iterations)] - base.started
+    print(
+        f"float32 --scales 1: loss {target:.6g} after {max(base.iterations)} iterations, "
+        f"{seconds:.1f} s from the process start"
+    )
+    quality = min(args.quality, max(base.totals))
+    for name, run in runs.items():
+        print(f"{name} --scales 1: loss at iteration {quality}: {run.totals[quality]:.6g}")
+    bf16 = runs["bfloat16"].totals[quality] / base.totals[quality] - 1
+    print(f"bfloat16 vs float32 at iteration {quality}: {bf16:+.2%}")
+    for name in ("default", "default-bf16"):
+        run = run_cli(common + ["--iterations", str(args.reach_budget), *CONFIGS[name]], env)
+        first = args.reach_budget - at_output_size(args.reach_budget, height, width, CONFIGS[name])
+        hits = [i for i, loss in sorted(run.totals.items()) if i > first and loss <= target]
+        if hits:
+            took = run.iterations[hits[0]] - run.started
+            print(
+                f"{name} (--iterations {args.reach_budget}): reaches {target:.6g} at iteration "
+                f"{hits[0]}, {took:.1f} s from the process start ({seconds / took:.1f}x faster)"
+            )
+        else:
+            print(
+                f"{name} (--iterations {args.reach_budget}): does not reach {target:.6g} "
+                f"(ends at {run.totals[max(run.totals)]:.6g})"
             )
 
 

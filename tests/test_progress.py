@@ -92,7 +92,7 @@ def test_a_terminal_gets_a_bar_instead_of_lines():
     losses = stylize.Losses(1.0, 2.0, 3.0)
     terminal, pipe = Terminal(), io.StringIO()
     for stream in (terminal, pipe):
-        reporter = progress.Reporter(stream, (24, 32), "out.jpg")
+        reporter = progress.Reporter(stream, "out.jpg")
         for i in (1, 2, 3):
             reporter.step(stylize.Progress(i, 3, losses))
         reporter.close()

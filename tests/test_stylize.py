@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import smooth_image
 
+import images
 import stylize
 
 CONTENT = smooth_image(24, 32, 1)
@@ -114,3 +115,57 @@ def test_bfloat16_network_follows_float32(network):
 def test_unknown_precision(network):
     with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'half'"):
         run(network, iterations=1, precision="half")
+
+
+def test_scale_sizes_halve_down_to_the_smallest_side():
+    assert stylize.scale_sizes(384, 512, 3) == [(96, 128), (192, 256), (384, 512)]
+    assert stylize.scale_sizes(384, 512, 1) == [(384, 512)]
+    # Rounded halves; a size whose shorter side is under MIN_SIDE is not used.
+    assert stylize.scale_sizes(75, 101, 2) == [(38, 50), (75, 101)]
+    assert stylize.scale_sizes(2 * stylize.MIN_SIDE - 2, 500, 4) == [
+        (2 * stylize.MIN_SIDE - 2, 500)
+    ]
+
+
+def test_split_iterations_spends_the_whole_budget():
+    for iterations in (1, 2, 3, 7, 100, 1000):
+        for count in (1, 2, 3, 4):
+            counts = stylize.split_iterations(iterations, count)
+            assert len(counts) == count and sum(counts) == iterations
+            assert all(n >= 0 for n in counts) and counts[-1] >= 1
+
+
+BIG_CONTENT = smooth_image(64, 96, 1)
+BIG_STYLE = smooth_image(80, 80, 2)
+
+
+def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
+    steps = list(stylize.stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=9, seed=0, scales=2))
+    coarse = stylize.split_iterations(9, 2)[0]
+    assert coarse >= 1
+    assert [s.iteration for s in steps] == list(range(1, 10))
+    assert [s.size for s in steps] == [(32, 48)] * coarse + [(64, 96)] * (9 - coarse)
+    assert steps[-1].final and steps[-1].image.shape == (64, 96, 3)
+    # The first size is a plain run at half size: noise of that size, targets of that size.
+    half = list(
+        stylize.stylize(
+            network,
+            images.resize(BIG_CONTENT, 32, 48),
+            [images.resize(BIG_STYLE, 40, 40)],
+            iterations=1,
+            seed=0,
+            scales=1,
+        )
+    )
+    assert steps[0].losses.total == pytest.approx(half[0].losses.total, rel=1e-5)
+
+
+def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
+    steps = list(
+        stylize.stylize(
+            network, BIG_CONTENT, [BIG_STYLE], iterations=8, seed=0, scales=2,
+            checkpoint_iterations=1,
+        )
+    )  # fmt: skip
+    assert {s.size for s in steps} == {(32, 48), (64, 96)}
+    assert all(s.image.shape == (64, 96, 3) for s in steps)
