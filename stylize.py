@@ -93,22 +93,31 @@ def _size(x: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.size(x), tf.float32)
 
 
-@tf.custom_gradient
 def gram(features: tf.Tensor) -> tf.Tensor:
     """Gram matrix F^T F / (H*W*N) of a 1xHxWxN activation, in float32 whatever its dtype."""
+    flat = tf.cast(tf.reshape(features, (-1, tf.shape(features)[-1])), tf.float32)
+    return tf.matmul(flat, flat, transpose_a=True) / _size(features)
+
+
+@tf.custom_gradient
+def with_gram(features: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """(features, gram(features)), for a layer whose output the network also goes on with.
+
+    The gradient is written by hand, for memory and speed: the Gram's part, F (U + U^T) / size
+    for the Gram's gradient U, is one matmul (autodiff does two), in the features' dtype, and
+    it waits for the gradient from the deeper layers instead of being computed at the start of
+    the backward pass and held (at relu1_1 that is a whole image of 64 channels).
+    """
     shape = tf.shape(features)
     flat = tf.reshape(features, (-1, shape[-1]))
     size = _size(features)
-    flat32 = tf.cast(flat, tf.float32)
-    value = tf.matmul(flat32, flat32, transpose_a=True) / size
 
-    def gradient(upstream: tf.Tensor) -> tf.Tensor:
-        # dG/dF applied to U is F (U + U^T) / size: one matmul where autodiff does two, and
-        # in the features' dtype (bfloat16 like the convolutions' gradients, when they are).
-        both = tf.cast((upstream + tf.transpose(upstream)) / size, features.dtype)
-        return tf.reshape(tf.matmul(flat, both), shape)
+    def gradient(upstream: tf.Tensor, upstream_gram: tf.Tensor) -> tf.Tensor:
+        with tf.control_dependencies([upstream]):
+            both = tf.cast((upstream_gram + tf.transpose(upstream_gram)) / size, features.dtype)
+        return upstream + tf.reshape(tf.matmul(flat, both), shape)
 
-    return value, gradient
+    return (tf.identity(features), gram(features)), gradient
 
 
 def content_loss(
@@ -123,13 +132,12 @@ def content_loss(
 
 
 def style_loss(
-    features: dict[str, tf.Tensor],
+    grams: dict[str, tf.Tensor],
     style_grams: list[dict[str, tf.Tensor]],
     blend: list[float] | tf.Tensor,
     layer_weights: dict[str, float],
 ) -> tf.Tensor:
     """Sum over styles i of blend_i * sum over layers of weight * 2 * l2(G - A) / A.size."""
-    grams = {name: gram(features[name]) for name in layer_weights}
     per_style = [
         tf.add_n([w * 2 * l2(grams[n] - a[n]) / _size(a[n]) for n, w in layer_weights.items()])
         for a in style_grams
@@ -210,14 +218,22 @@ class _Objective:
 
     def terms(self, image: tf.Tensor, net: dict, targets: dict) -> tuple[tf.Tensor, ...]:
         """(content, style, tv) of a preprocessed 1xHxWx3 image."""
-        features = vgg.extract(net, image, self.layers, self.pooling)
+        grams = {}
+
+        def hook(name: str, x: tf.Tensor) -> tf.Tensor:
+            if name not in self.style_layers:
+                return x
+            x, grams[name] = with_gram(x)
+            return x
+
+        features = vgg.extract(net, image, self.layers, self.pooling, hook)
         # Losses in float32 whatever the precision of the network (gram() returns float32).
         content = {k: tf.cast(features[k], tf.float32) for k in self.content_layers}
         coefficients = targets["coefficients"]
         return (
             coefficients[0] * content_loss(content, targets["content"], self.content_layers),
             coefficients[1]
-            * style_loss(features, targets["styles"], targets["blend"], self.style_layers),
+            * style_loss(grams, targets["styles"], targets["blend"], self.style_layers),
             coefficients[2] * tv_loss(image),
         )
 

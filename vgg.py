@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,8 +133,13 @@ def extract(
     image: tf.Tensor,
     layers: tuple[str, ...],
     pooling: str = "max",
+    hook: Callable[[str, tf.Tensor], tf.Tensor] | None = None,
 ) -> dict[str, tf.Tensor]:
-    """Run the network up to the deepest of layers, in the dtype of the weights."""
+    """Run the network up to the deepest of layers, in the dtype of the weights.
+
+    hook(name, x), if given, is applied to each wanted layer's output; what it returns is
+    both that layer's feature and what the network goes on with.
+    """
     wanted = set(layers)
     deepest = max(LAYERS.index(name) for name in layers)
     out, x = {}, tf.cast(image, weights["conv1_1"][0].dtype)
@@ -149,5 +155,5 @@ def extract(
         else:
             x = tf.nn.max_pool2d(x, ksize=2, strides=2, padding="SAME")
         if name in wanted:
-            out[name] = x
+            out[name] = x = x if hook is None else hook(name, x)
     return out

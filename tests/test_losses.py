@@ -42,16 +42,20 @@ def _gram_np(x: np.ndarray) -> np.ndarray:
     return flat.T @ flat / x.size
 
 
-def test_gram_gradient_by_hand():
-    # L = sum(W * G) with G = F^T F / size: dL/dF = F (W + W^T) / size.
+def test_with_gram_gradient_by_hand():
+    # L = sum(V * x) + sum(W * G) for (x, G) = with_gram(F): dL/dF = V + F (W + W^T) / size.
     f = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
+    v = RNG.standard_normal((1, 3, 4, 5)).astype(np.float32)
     w = RNG.standard_normal((5, 5)).astype(np.float32)
     x = tf.constant(f)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        loss = tf.reduce_sum(w * stylize.gram(x))
+        same, g = stylize.with_gram(x)
+        loss = tf.reduce_sum(v * same) + tf.reduce_sum(w * g)
+    np.testing.assert_array_equal(same.numpy(), f)
+    np.testing.assert_allclose(g.numpy(), _gram_np(f), rtol=1e-5)
     flat = f.reshape(-1, 5).astype(np.float64)
-    expected = (flat @ (w + w.T) / f.size).reshape(f.shape)
+    expected = v + (flat @ (w + w.T) / f.size).reshape(f.shape)
     np.testing.assert_allclose(tape.gradient(loss, x).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -76,9 +80,8 @@ def test_style_loss_by_hand_with_blend():
         term = np.sum((_gram_np(f1) - a["x"]) ** 2) / 9 + np.sum((_gram_np(f2) - a["y"]) ** 2) / 36
         expected += b * term
     tf_styles = [{k: tf.constant(v, tf.float32) for k, v in s.items()} for s in styles]
-    got = stylize.style_loss(
-        {"x": tf.constant(f1), "y": tf.constant(f2)}, tf_styles, blend, {"x": 1.0, "y": 1.0}
-    )
+    grams = {"x": stylize.gram(tf.constant(f1)), "y": stylize.gram(tf.constant(f2))}
+    got = stylize.style_loss(grams, tf_styles, blend, {"x": 1.0, "y": 1.0})
     assert got.numpy() == pytest.approx(expected, rel=1e-5)
 
 
