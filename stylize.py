@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import queue
 import threading
@@ -519,12 +520,20 @@ def stylize(
         # Images of a coarser size are shown upsampled to the output size.
         return _to_image(_upsample(x, *output_size), mean)
 
+    targets_of = functools.cache(targets_at)  # each size's targets are computed once
+    # With several sizes, the first losses reported are still the SPEC's: those of the starting
+    # image at the output size (one extra forward pass). Later ones are their size's own.
+    first = None
+    if len(sizes) > 1:
+        full = tf.constant(start_at(*output_size).astype(np.float32))
+        first = _losses(objective.terms(full, net, targets_of(*output_size)))
+
     i, start, leftover = 0, None, 0
     for (height, width), count in zip(sizes, counts, strict=True):
         count += leftover  # the iterations a coarser size did not use (L-BFGS stalled)
         if count == 0:
             continue
-        targets = targets_at(height, width)
+        targets = targets_of(height, width)
         # Coarse to fine: a size starts from the last image of the previous one, upsampled,
         # with a fresh optimiser (carrying Adam's moments over measured no better).
         start = start_at(height, width) if start is None else _upsample(start, height, width)
@@ -556,10 +565,11 @@ def stylize(
                     if current < best_loss:
                         best, best_loss = image, current
                     start = image  # the next size starts from the last image
+                shown, at = (first, output_size) if i == 1 and first else (losses, size)
                 if final or checkpoint:
-                    yield Progress(i, iterations, losses, picture(best), final, size)
+                    yield Progress(i, iterations, shown, picture(best), final, at)
                 else:
-                    yield Progress(i, iterations, losses, size=size)
+                    yield Progress(i, iterations, shown, size=at)
                 if final:
                     return
                 if ends:

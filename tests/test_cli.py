@@ -151,3 +151,23 @@ def test_help_shows_every_option_with_defaults(capsys):
         assert option in out
     for default in ("(default: 100)", "(default: 5.0)", "(default: 10.0)"):
         assert default in out
+
+
+def test_first_losses_are_the_output_sizes_with_several_scales(network_path, tmp_path, capsys):
+    """Coarse to fine still prints the starting image's losses at the output size first."""
+    from conftest import save, smooth_image
+
+    content = save(tmp_path / "c.png", smooth_image(64, 72, 5))
+    style = save(tmp_path / "s.png", smooth_image(64, 64, 6))
+    initial = save(tmp_path / "i.png", smooth_image(64, 72, 7))
+    blocks = []
+    for scales in ("1", "3"):
+        argv = [
+            "--content", str(content), "--styles", str(style), "--initial", str(initial),
+            "--network", str(network_path), "--output", str(tmp_path / f"o{scales}.png"),
+            "--iterations", "4", "--print-iterations", "1", "--scales", scales,
+        ]  # fmt: skip
+        assert neural_style.main(argv) == 0
+        blocks.append([float(v) for v in re.findall(r"loss: (\S+)", capsys.readouterr().err)])
+    np.testing.assert_allclose(blocks[1][:4], blocks[0][:4], rtol=1e-5)
+    assert blocks[1][4:8] != blocks[0][4:8]  # the second block is at the coarser size

@@ -144,7 +144,13 @@ def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
     coarse = stylize.split_iterations(9, 2)[0]
     assert coarse >= 1
     assert [s.iteration for s in steps] == list(range(1, 10))
-    assert [s.size for s in steps] == [(32, 48)] * coarse + [(64, 96)] * (9 - coarse)
+    # Iteration 1 reports the starting image's losses at the output size (the SPEC's first
+    # block); the coarse size's own losses follow.
+    assert [s.size for s in steps] == [(64, 96)] + [(32, 48)] * (coarse - 1) + [(64, 96)] * (
+        9 - coarse
+    )
+    single = next(stylize.stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=1, seed=0))
+    assert steps[0].losses.total == pytest.approx(single.losses.total, rel=1e-5)
     assert steps[-1].final and steps[-1].image.shape == (64, 96, 3)
     # The first size is a plain run at half size: noise of that size, targets of that size.
     half = list(
@@ -152,12 +158,12 @@ def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
             network,
             images.resize(BIG_CONTENT, 32, 48),
             [images.resize(BIG_STYLE, 40, 40)],
-            iterations=1,
+            iterations=2,
             seed=0,
             scales=1,
         )
     )
-    assert steps[0].losses.total == pytest.approx(half[0].losses.total, rel=1e-5)
+    assert steps[1].losses.total == pytest.approx(half[1].losses.total, rel=1e-5)
 
 
 def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
