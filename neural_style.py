@@ -645,6 +645,7 @@ def run(
         initial_noiseblend=options.initial_noiseblend,
         scales=options.scales,
     )
+    del weights  # a single run's float32 weights can go once cast (a batch keeps its own)
 
     def finish(image: np.ndarray) -> np.ndarray:
         # Colour preservation by luminance is a post-processing of every written image.

@@ -465,6 +465,7 @@ def stylize(
         name: (tf.constant(k, precision), tf.constant(b, precision))
         for name, (k, b) in network.weights.items()
     }
+    del network  # the caller may then free the float32 weights (bfloat16 keeps only its cast)
 
     def features(image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
         x = tf.constant(vgg.preprocess(image, mean)[None])
