@@ -64,3 +64,46 @@ def cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
     home = tmp_path_factory.mktemp("cache")
     monkeypatch.setenv("NEURAL_STYLE_HOME", str(home))
     return home
+
+
+def cli_args(inputs: dict[str, Path], network_path: Path, output: Path, *extra: str) -> list[str]:
+    """A command line for main(): the content, first style, output, network and extra."""
+    return [
+        "--content", str(inputs["content"]),
+        "--styles", str(inputs["style1"]),
+        "--output", str(output),
+        "--network", str(network_path),
+        *extra,
+    ]  # fmt: skip
+
+
+def spec_losses(network, content, style, start, content_layers, style_layers, pooling="max"):
+    """The SPEC's three losses (default weights) of a start image, in float64 numpy."""
+    import tensorflow as tf
+
+    import vgg
+
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+
+    def feats(image, layers):
+        x = vgg.preprocess(image, network.mean_pixel)[None]
+        out = vgg.extract(net, x, tuple(layers), pooling)
+        return {k: v.numpy().astype(np.float64) for k, v in out.items()}
+
+    def gram(x):
+        flat = x.reshape(-1, x.shape[-1])
+        return flat.T @ flat / x.size
+
+    fx = feats(start, {**content_layers, **style_layers})
+    fc, fs = feats(content, content_layers), feats(style, style_layers)
+    content_loss = 5.0 * sum(
+        w * np.sum((fx[n] - fc[n]) ** 2) / fc[n].size for n, w in content_layers.items()
+    )
+    style_loss = 100.0 * sum(
+        w * np.sum((gram(fx[n]) - gram(fs[n])) ** 2) / gram(fs[n]).size
+        for n, w in style_layers.items()
+    )
+    pre = vgg.preprocess(start, network.mean_pixel).astype(np.float64)
+    dy, dx = pre[1:] - pre[:-1], pre[:, 1:] - pre[:, :-1]
+    tv_loss = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
+    return [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]

@@ -6,19 +6,14 @@ import re
 
 import numpy as np
 import pytest
+from conftest import cli_args, spec_losses
 from PIL import Image
 
 import neural_style
 
 
 def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
-    return [
-        "--content", str(inputs["content"]),
-        "--styles", str(inputs["style1"]),
-        "--output", str(tmp_path / "out.jpg"),
-        "--network", str(network_path),
-        *extra,
-    ]  # fmt: skip
+    return cli_args(inputs, network_path, tmp_path / "out.jpg", *extra)
 
 
 def test_end_to_end_with_checkpoints(inputs, network_path, tmp_path, capsys):
@@ -74,11 +69,8 @@ def test_bfloat16_run(inputs, network_path, tmp_path):
 
 def test_initial_losses_match_the_formulas(inputs, network, network_path, tmp_path, capsys):
     """The first printed block is the SPEC's loss of the --initial image, recomputed here."""
-    import tensorflow as tf
-
     import images
     import stylize
-    import vgg
 
     argv = args(
         inputs, network_path, tmp_path, "--iterations", "1", "--print-iterations", "1",
@@ -87,30 +79,11 @@ def test_initial_losses_match_the_formulas(inputs, network, network_path, tmp_pa
     assert neural_style.main(argv) == 0
     printed = [float(v) for v in re.findall(r"loss: (\S+)", capsys.readouterr().err)]
     content = images.read_image(str(inputs["content"]))
-    style = images.read_image(str(inputs["style1"]))
-    style = images.resize(style, 32, 32)
+    style = images.resize(images.read_image(str(inputs["style1"])), 32, 32)
     initial = images.resize(images.read_image(str(inputs["initial"])), 24, 32)
-    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
-
-    def feats(image, layers):
-        x = vgg.preprocess(image, network.mean_pixel)[None]
-        return {k: v.numpy().astype(np.float64) for k, v in vgg.extract(net, x, layers).items()}
-
-    def gram(x):
-        flat = x.reshape(-1, x.shape[-1])
-        return flat.T @ flat / x.size
-
-    x, p = feats(initial, ("relu4_2",))["relu4_2"], feats(content, ("relu4_2",))["relu4_2"]
-    content_loss = 5.0 * np.sum((x - p) ** 2) / p.size
-    layers = tuple(stylize.STYLE_LAYERS)
-    fx, fs = feats(initial, layers), feats(style, layers)
-    style_loss = 100.0 * sum(
-        np.sum((gram(fx[n]) - gram(fs[n])) ** 2) / gram(fs[n]).size for n in layers
+    expected = spec_losses(
+        network, content, style, initial, stylize.CONTENT_LAYERS, stylize.STYLE_LAYERS
     )
-    pre = vgg.preprocess(initial, network.mean_pixel).astype(np.float64)
-    dy, dx = pre[1:] - pre[:-1], pre[:, 1:] - pre[:, :-1]
-    tv_loss = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
-    expected = [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]
     np.testing.assert_allclose(printed[:4], expected, rtol=1e-4)
 
 
