@@ -63,7 +63,7 @@ def test_bad_layer_names():
 @pytest.mark.parametrize(
     ("extra", "content_layers", "style_layers", "pooling"),
     [
-        ([], {"relu4_2": 1.0}, stylize.STYLE_LAYERS, "max"),
+        ([], {"relu4_2": 1.0}, stylize.STYLE_LAYERS, "max"),  # the SPEC's losses, unchanged
         (["--content-weight-blend", "0"], {"relu5_2": 1.0}, stylize.STYLE_LAYERS, "max"),
         (
             ["--content-weight-blend", "0.25", "--style-layer-weight-exp", "2"],
