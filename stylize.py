@@ -169,14 +169,13 @@ def _check_layer_names(names: list[str], what: str) -> list[str]:
     """names in network order; ValueError for an unknown, repeated or missing name."""
     if not names:
         raise ValueError(f"{what} needs at least one layer")
-    for name in names:
-        if name not in vgg.LAYERS:
-            raise ValueError(
-                f"{what}: unknown layer '{name}'; valid layers: {' '.join(vgg.LAYERS)}"
-            )
-    if len(set(names)) != len(names):
+    try:
+        order = {name: vgg.layer_index(name) for name in names}
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    if len(order) != len(names):
         raise ValueError(f"{what} names a layer twice: {' '.join(names)}")
-    return sorted(names, key=vgg.LAYERS.index)
+    return sorted(names, key=order.get)
 
 
 def content_layer_weights(
@@ -394,11 +393,6 @@ def split_iterations(iterations: int, count: int) -> list[int]:
     return [iterations // count] * (count - 1) + [iterations - iterations // count * (count - 1)]
 
 
-def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """An HxWx3 float image resized (Lanczos) to height x width."""
-    return images.resize(image, height, width)
-
-
 def _upsample(x: np.ndarray, height: int, width: int) -> np.ndarray:
     """A 1xhxwxC array resized to 1 x height x width x C (unchanged if that is its size)."""
     return images.resize(x[0], height, width)[None]
@@ -490,13 +484,13 @@ def stylize(
         # Targets are computed once per size, before that size's iterations.
         factor = width / content.shape[1]
         scaled = [
-            _resize(s, max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
+            images.resize(s, max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
             for s in styles
         ]
         return {
             "content": {
                 k: tf.cast(f, tf.float32)
-                for k, f in features(_resize(content, height, width), content_layers).items()
+                for k, f in features(images.resize(content, height, width), content_layers).items()
             },
             "styles": [style_grams(style) for style in scaled],
             "blend": tf.constant(blend, tf.float32),
@@ -509,7 +503,7 @@ def stylize(
         if initial is None:
             return noise
         # initial_noiseblend R: (1 - R) * the image + R * the SPEC's noise
-        image = vgg.preprocess(_resize(initial, height, width), mean)[None]
+        image = vgg.preprocess(images.resize(initial, height, width), mean)[None]
         return (1 - initial_noiseblend) * image + initial_noiseblend * noise
 
     output_size = content.shape[:2]

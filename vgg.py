@@ -97,12 +97,16 @@ def load_mat(path: str) -> Network:
     return parse_mat(data, path)
 
 
+def layer_index(name: str) -> int:
+    """The position of name in LAYERS; ValueError listing the valid names."""
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer '{name}'; valid layers: {' '.join(LAYERS)}")
+    return LAYERS.index(name)
+
+
 def check_layers(network: Network, layers: list[str]) -> None:
     """ValueError (naming the network's file) unless its conv layers up to layers' chain up."""
-    for name in layers:
-        if name not in LAYERS:
-            raise ValueError(f"unknown layer '{name}'; valid layers: {' '.join(LAYERS)}")
-    deepest = max(LAYERS.index(name) for name in layers)
+    deepest = max(layer_index(name) for name in layers)
     channels, previous = 3, "the RGB image"
     for name in LAYERS[: deepest + 1]:
         if name not in CONV_LAYERS:
