@@ -684,7 +684,7 @@ def run(
                 images.write_image(
                     checkpoint_name(options.checkpoint_output, step.iteration), finish(step.image)
                 )
-    except stylize.NonFiniteLoss as exc:
+    except stylize.RunFailed as exc:
         if exc.best is None:
             raise ValueError(f"{exc} (no image written: there was no good one yet)") from None
         images.write_image(unfinished, finish(exc.best))

@@ -72,16 +72,24 @@ class Progress:
     size: tuple[int, int] = (0, 0)  # (height, width) of the image this iteration optimised
 
 
-class NonFiniteLoss(ValueError):
-    """The loss became NaN or infinite; carries the best image found before that."""
+class RunFailed(ValueError):
+    """The run could not go on; carries the best image found before that (or None)."""
+
+    def __init__(self, message: str, best: np.ndarray | None):
+        super().__init__(message)
+        self.best = best
+
+
+class NonFiniteLoss(RunFailed):
+    """The loss became NaN or infinite."""
 
     def __init__(self, iteration: int, best: np.ndarray | None):
         super().__init__(
             f"the loss became NaN or infinite at iteration {iteration}; "
-            "try a lower --learning-rate or lower loss weights"
+            "try a lower --learning-rate or lower loss weights",
+            best,
         )
         self.iteration = iteration
-        self.best = best
 
 
 def l2(x: tf.Tensor) -> tf.Tensor:
@@ -516,57 +524,64 @@ def stylize(
         return _to_image(_upsample(x, *output_size), mean)
 
     targets_of = functools.cache(targets_at)  # each size's targets are computed once
-    # With several sizes, the first losses reported are still the SPEC's: those of the starting
-    # image at the output size (one extra forward pass). Later ones are their size's own.
-    first = None
-    if len(sizes) > 1:
-        full = tf.constant(start_at(*output_size).astype(np.float32))
-        first = _losses(objective.terms(full, net, targets_of(*output_size)))
+    i, start, leftover, best = 0, None, 0, None
+    try:
+        # With several sizes, the first losses reported are still the SPEC's: those of the starting
+        # image at the output size (one extra forward pass). Later ones are their size's own.
+        first = None
+        if len(sizes) > 1:
+            full = tf.constant(start_at(*output_size).astype(np.float32))
+            first = _losses(objective.terms(full, net, targets_of(*output_size)))
 
-    i, start, leftover = 0, None, 0
-    for (height, width), count in zip(sizes, counts, strict=True):
-        count += leftover  # the iterations a coarser size did not use (L-BFGS stalled)
-        if count == 0:
-            continue
-        targets = targets_of(height, width)
-        # Coarse to fine: a size starts from the last image of the previous one, upsampled,
-        # with a fresh optimiser (carrying Adam's moments over measured no better).
-        start = start_at(height, width) if start is None else _upsample(start, height, width)
-        start = start.astype(np.float32)
-        if optimizer == "adam":
-            steps = _adam_steps(objective, start, net, targets, hyper)  # a trace per size
-        else:
-            steps = _lbfgs_steps(objective, start, net, targets, count)
-        size, last = (height, width), (height, width) == sizes[-1]
+        for (height, width), count in zip(sizes, counts, strict=True):
+            count += leftover  # the iterations a coarser size did not use (L-BFGS stalled)
+            if count == 0:
+                continue
+            targets = targets_of(height, width)
+            # Coarse to fine: a size starts from the last image of the previous one, upsampled,
+            # with a fresh optimiser (carrying Adam's moments over measured no better).
+            start = start_at(height, width) if start is None else _upsample(start, height, width)
+            start = start.astype(np.float32)
+            if optimizer == "adam":
+                steps = _adam_steps(objective, start, net, targets, hyper)  # a trace per size
+            else:
+                steps = _lbfgs_steps(objective, start, net, targets, count)
+            size, last = (height, width), (height, width) == sizes[-1]
 
-        # Departure from the SPEC, for never losing a run: the starting image is the first
-        # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
-        # or breaks down still has an image to give back. Each size has its own best (losses
-        # at different sizes do not compare); the output is the best at the output size.
-        best, best_loss = None, float("inf")
-        with contextlib.closing(steps):
-            for k, (losses, after, stalled) in enumerate(steps, start=1):
-                i += 1
-                if not np.isfinite(losses.total):
-                    raise NonFiniteLoss(i, None if best is None else picture(best))
-                if k == 1 and losses.total < best_loss:
-                    best, best_loss = start, losses.total
-                stopping = stop is not None and stop()
-                final = i == iterations or stopping or (stalled and last)
-                ends = final or stalled or k == count  # this size's last iteration
-                checkpoint = bool(checkpoint_iterations) and i % checkpoint_iterations == 0
-                if ends or checkpoint:
-                    image, current = after()
-                    if current < best_loss:
-                        best, best_loss = image, current
-                    start = image  # the next size starts from the last image
-                shown, at = (first, output_size) if i == 1 and first else (losses, size)
-                if final or checkpoint:
-                    yield Progress(i, iterations, shown, picture(best), final, at)
-                else:
-                    yield Progress(i, iterations, shown, size=at)
-                if final:
-                    return
-                if ends:
-                    leftover = count - k
-                    break
+            # Departure from the SPEC, for never losing a run: the starting image is the first
+            # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
+            # or breaks down still has an image to give back. Each size has its own best (losses
+            # at different sizes do not compare); the output is the best at the output size.
+            best, best_loss = None, float("inf")
+            with contextlib.closing(steps):
+                for k, (losses, after, stalled) in enumerate(steps, start=1):
+                    i += 1
+                    if not np.isfinite(losses.total):
+                        raise NonFiniteLoss(i, None if best is None else picture(best))
+                    if k == 1 and losses.total < best_loss:
+                        best, best_loss = start, losses.total
+                    stopping = stop is not None and stop()
+                    final = i == iterations or stopping or (stalled and last)
+                    ends = final or stalled or k == count  # this size's last iteration
+                    checkpoint = bool(checkpoint_iterations) and i % checkpoint_iterations == 0
+                    if ends or checkpoint:
+                        image, current = after()
+                        if current < best_loss:
+                            best, best_loss = image, current
+                        start = image  # the next size starts from the last image
+                    shown, at = (first, output_size) if i == 1 and first else (losses, size)
+                    if final or checkpoint:
+                        yield Progress(i, iterations, shown, picture(best), final, at)
+                    else:
+                        yield Progress(i, iterations, shown, size=at)
+                    if final:
+                        return
+                    if ends:
+                        leftover = count - k
+                        break
+    except tf.errors.ResourceExhaustedError:
+        # TensorFlow could not allocate: end like a broken-down run, keeping the best image.
+        raise RunFailed(
+            f"out of memory after {i} iterations; try a smaller --width or --precision bfloat16",
+            None if best is None else picture(best),
+        ) from None

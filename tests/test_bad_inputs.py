@@ -272,6 +272,33 @@ def test_loss_nan_from_the_start(files, network_path, tmp_path, capsys):
     fails_cleanly(args, tmp_path, capsys, 1, "iteration 1", "no image written")
 
 
+def test_tensorflow_out_of_memory_keeps_the_best_image(
+    files, network_path, tmp_path, capsys, monkeypatch
+):
+    """TensorFlow failing to allocate mid-run: one error line, exit 1, the best image kept."""
+    import tensorflow as tf
+
+    adam_steps = stylize._adam_steps
+
+    def failing(*args):
+        for k, item in enumerate(adam_steps(*args)):
+            if k == 2:
+                raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+            yield item
+
+    monkeypatch.setattr(stylize, "_adam_steps", failing)
+    args = argv(files, network_path, "--iterations", "5", "--scales", "1")
+    assert neural_style.main(args) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "OOM when" not in err
+    last = err.splitlines()[-1]
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [last]
+    assert "out of memory after 2 iterations" in last and str(files["out"]) in last
+    with Image.open(files["out"]) as written:
+        assert written.size == (32, 24)
+    assert os.listdir(files["out"].parent) == [files["out"].name]
+
+
 def test_subprocess_stderr_is_one_line(files, tmp_path):
     """The real process: TensorFlow's start-up says nothing; just the error line and status 1."""
     path, _ = bad_networks(tmp_path / "in")["lacking-layer"]
