@@ -160,14 +160,14 @@ def conv_throughput(dtype: str, repeats: int = 15) -> float:
     return 2 * 128 * 128 * 256 * 256 * 9 / statistics.median(times) / 1e9
 
 
-def prepare_content(path: Path, width: int, height: int, folder: Path) -> Path:
-    """The content cropped to the aspect of width x height, resized to it, saved as PNG."""
+def prepare_image(path: Path, width: int, height: int, folder: Path) -> Path:
+    """An image cropped to the aspect of width x height, resized to it, saved as PNG."""
     image = Image.open(path).convert("RGB")
     scale = min(image.width / width, image.height / height)
     w, h = round(width * scale), round(height * scale)
     left, top = (image.width - w) // 2, (image.height - h) // 2
     image = image.crop((left, top, left + w, top + h)).resize((width, height), Image.LANCZOS)
-    out = folder / f"content-{width}x{height}.png"
+    out = folder / f"{path.stem}-{width}x{height}.png"
     image.save(out)
     return out
 
@@ -221,7 +221,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     fixed = ["--styles", str(args.style), "--network", str(mat), "--output"]
 
     # One untimed run fills the weights cache and the OS's file cache.
-    small = prepare_content(args.content, 64, 48, folder)
+    small = prepare_image(args.content, 64, 48, folder)
     run_cli(["--content", str(small), *fixed, str(folder / "out.png"), "--iterations", "1"], env)
 
     header = (
@@ -230,7 +230,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     )
     print(f"\n{header}")
     for width, height in args.sizes:
-        content = prepare_content(args.content, width, height, folder)
+        content = prepare_image(args.content, width, height, folder)
         for name in args.configs:
             # A coarse-to-fine run gets --iterations at the output size (and the rest before).
             iterations, output_first = output_size_iterations(
@@ -278,7 +278,7 @@ def output_size_iterations(
 def reach(args: argparse.Namespace, folder: Path, env: dict, fixed: list[str]) -> None:
     """Time for the default settings to reach the loss of --scales 1 Adam after N iterations."""
     width, height = args.reach
-    content = prepare_content(args.content, width, height, folder)
+    content = prepare_image(args.content, width, height, folder)
     # The same start for every run: the content photograph (no seed option needed).
     common = ["--content", str(content), *fixed, str(folder / "out.png")]
     common += ["--initial", str(content), "--print-iterations", "1"]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (run_cli, prepare_content, fake_vgg)
+import bench  # noqa: E402  (run_cli, prepare_image, fake_vgg)
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         bench.fake_vgg.write_vgg_mat(str(mat), "new", widths=bench.fake_vgg.FULL_WIDTHS)
         print(f"network: full-width VGG-19 with RANDOM weights ({mat.stat().st_size >> 20} MB)")
         env = {**bench.os.environ, "NEURAL_STYLE_HOME": str(folder / "cache")}
-        small = bench.prepare_content(bench.CONTENT, 32, 32, folder)
+        small = bench.prepare_image(bench.CONTENT, 32, 32, folder)
 
         def peak(content: Path, scale: float, network: Path, *extra: str) -> float:
             run = bench.run_cli(
@@ -49,7 +49,7 @@ def main() -> None:
         rows = []
         print(f"{'content':>10}{'style':>10}{'peak MB':>10}")
         for side in args.sizes:
-            content = bench.prepare_content(bench.CONTENT, side, side, folder)
+            content = bench.prepare_image(bench.CONTENT, side, side, folder)
             for what, (image, scale, c, s) in {
                 "content": (content, 32 / side, side * side, 32 * 32),
                 "style": (small, side / 32, 32 * 32, side * side),

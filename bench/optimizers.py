@@ -1,0 +1,88 @@
+"""Adam against L-BFGS: the total loss after N iterations, same network, inputs and start.
+
+The network is a full-width VGG-19 with random weights (tests/fake_vgg.py): the figures
+compare how far each optimiser gets on the same loss, never what a picture looks like.
+Each run is the real command in a fresh process; see bench/README.md.
+
+    python bench/optimizers.py                              # both example pairs, 3 settings
+    python bench/optimizers.py --pairs 1 --settings default --iterations 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench  # noqa: E402  (run_cli, prepare_image, fake_vgg, size, ROOT)
+
+# Settings: CLI options on top of the fixed ones, the same for both optimisers.
+SETTINGS = {
+    "default": [],
+    "avg-pooling": ["--pooling", "avg"],
+    "init-content": ["--init", "content"],
+}
+OPTIMIZERS = ("adam", "lbfgs")
+EXAMPLES = bench.ROOT / "examples"
+
+
+def main() -> None:
+    """Parse the options, write the network, print one row per pair and setting."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", nargs="+", default=["1", "2"], help="examples/N-*.jpg")
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
+    parser.add_argument("--iterations", type=int, default=100, help="compared after this many")
+    parser.add_argument("--size", type=bench.size, default=(256, 256), metavar="WxH")
+    parser.add_argument("--seed", type=int, default=0, help="the noise start of every run")
+    parser.add_argument("--dir", type=Path, help="folder for the network and inputs (kept)")
+    args = parser.parse_args()
+    if args.dir:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        compare(args, args.dir)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            compare(args, Path(folder))
+
+
+def compare(args: argparse.Namespace, folder: Path) -> None:
+    """Run both optimisers for every pair and setting; print the table."""
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, load average {os.getloadavg()[0]:.2f}")
+    mat = folder / "vgg19-generated.mat"
+    if not mat.is_file():
+        bench.fake_vgg.write_vgg_mat(str(mat), "new", widths=bench.fake_vgg.FULL_WIDTHS)
+    print(f"network: {mat}: full-width VGG-19 with RANDOM weights (loss only, not quality)")
+    env = {**os.environ, "NEURAL_STYLE_HOME": str(folder / "cache")}
+    width, height = args.size
+    # The loss printed at iteration N + 1 is that of the image after N iterations.
+    shown = str(args.iterations + 1)
+    header = f"{'pair':<6}{'setting':<14}{'adam':>12}{'lbfgs':>12}{'lbfgs/adam':>12}"
+    print(f"{args.iterations} iterations at {width}x{height}, --seed {args.seed}\n\n{header}")
+    for pair in args.pairs:
+        content, style = (
+            bench.prepare_image(EXAMPLES / f"{pair}-{kind}.jpg", width, height, folder)
+            for kind in ("content", "style")
+        )
+        for setting in args.settings:
+            loss = {}
+            for optimizer in OPTIMIZERS:
+                run = bench.run_cli(
+                    ["--content", str(content), "--styles", str(style), "--network", str(mat)]
+                    + ["--output", str(folder / "out.png"), "--seed", str(args.seed)]
+                    + ["--iterations", shown, "--print-iterations", shown]
+                    + ["--optimizer", optimizer, *SETTINGS[setting]],
+                    env,
+                )
+                loss[optimizer] = run.totals[int(shown)]
+            print(
+                f"{pair:<6}{setting:<14}{loss['adam']:>12.6g}{loss['lbfgs']:>12.6g}"
+                f"{loss['lbfgs'] / loss['adam']:>12.3f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
