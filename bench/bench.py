@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,21 +199,32 @@ def main() -> None:
     args = parser.parse_args()
     if args.iterations < WARMUP + 5:
         parser.error(f"--iterations must be at least {WARMUP + 5} (warm-up + 5 timed)")
-    if args.dir:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        bench(args, args.dir)
+    in_folder(args.dir, lambda folder: bench(args, folder))
+
+
+def in_folder(folder: Path | None, work: Callable[[Path], None]) -> None:
+    """work(folder), creating and keeping folder; in a temporary folder if it is None."""
+    if folder:
+        folder.mkdir(parents=True, exist_ok=True)
+        work(folder)
     else:
-        with tempfile.TemporaryDirectory() as folder:
-            bench(args, Path(folder))
+        with tempfile.TemporaryDirectory() as name:
+            work(Path(name))
 
 
-def bench(args: argparse.Namespace, folder: Path) -> None:
-    """Print the throughput lines and the table."""
+def generated_network(folder: Path, measures: str) -> Path:
+    """The full-width random VGG-19 in folder (written if absent); says so, and the time."""
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, load average {os.getloadavg()[0]:.2f}")
     mat = folder / "vgg19-generated.mat"
     if not mat.is_file():
         fake_vgg.write_vgg_mat(str(mat), "new", widths=fake_vgg.FULL_WIDTHS)
-    print(f"network: {mat}: full-width VGG-19 with RANDOM weights (speed only, not quality)")
+    print(f"network: {mat}: full-width VGG-19 with RANDOM weights ({measures}, not quality)")
+    return mat
+
+
+def bench(args: argparse.Namespace, folder: Path) -> None:
+    """Print the throughput lines and the table."""
+    mat = generated_network(folder, "speed only")
     print(f"content {args.content}, style {args.style}")
     peak = {dtype: conv_throughput(dtype) for dtype in ("float32", "bfloat16")}
     for dtype, value in peak.items():

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (run_cli, prepare_image, fake_vgg, size, ROOT)
+import bench  # noqa: E402  (run_cli, prepare_image, in_folder, ...)
 
 # Settings: CLI options on top of the fixed ones, the same for both optimisers.
 SETTINGS = {
@@ -40,21 +38,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the noise start of every run")
     parser.add_argument("--dir", type=Path, help="folder for the network and inputs (kept)")
     args = parser.parse_args()
-    if args.dir:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        compare(args, args.dir)
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            compare(args, Path(folder))
+    bench.in_folder(args.dir, lambda folder: compare(args, folder))
 
 
 def compare(args: argparse.Namespace, folder: Path) -> None:
     """Run both optimisers for every pair and setting; print the table."""
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')}, load average {os.getloadavg()[0]:.2f}")
-    mat = folder / "vgg19-generated.mat"
-    if not mat.is_file():
-        bench.fake_vgg.write_vgg_mat(str(mat), "new", widths=bench.fake_vgg.FULL_WIDTHS)
-    print(f"network: {mat}: full-width VGG-19 with RANDOM weights (loss only, not quality)")
+    mat = bench.generated_network(folder, "loss only")
     env = {**os.environ, "NEURAL_STYLE_HOME": str(folder / "cache")}
     width, height = args.size
     # The loss printed at iteration N + 1 is that of the image after N iterations.
