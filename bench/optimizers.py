@@ -48,7 +48,10 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
     width, height = args.size
     # The loss printed at iteration N + 1 is that of the image after N iterations.
     shown = str(args.iterations + 1)
-    header = f"{'pair':<6}{'setting':<14}{'adam':>12}{'lbfgs':>12}{'lbfgs/adam':>12}"
+    header = (
+        f"{'pair':<6}{'setting':<14}{'adam':>12}{'lbfgs':>12}{'lbfgs/adam':>12}"
+        f"{'adam s':>9}{'lbfgs s':>9}"
+    )
     print(f"{args.iterations} iterations at {width}x{height}, --seed {args.seed}\n\n{header}")
     for pair in args.pairs:
         content, style = (
@@ -56,7 +59,7 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
             for kind in ("content", "style")
         )
         for setting in args.settings:
-            loss = {}
+            loss, seconds = {}, {}
             for optimizer in OPTIMIZERS:
                 run = bench.run_cli(
                     ["--content", str(content), "--styles", str(style), "--network", str(mat)]
@@ -66,9 +69,11 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
                     env,
                 )
                 loss[optimizer] = run.totals[int(shown)]
+                seconds[optimizer] = run.ended - run.started
             print(
                 f"{pair:<6}{setting:<14}{loss['adam']:>12.6g}{loss['lbfgs']:>12.6g}"
-                f"{loss['lbfgs'] / loss['adam']:>12.3f}",
+                f"{loss['lbfgs'] / loss['adam']:>12.3f}"
+                f"{seconds['adam']:>9.1f}{seconds['lbfgs']:>9.1f}",
                 flush=True,
             )
 
