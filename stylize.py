@@ -371,6 +371,9 @@ def _lbfgs_steps(
         # The first step has length 1 (pixels, in all), as L-BFGS-B's; later ones start at 1.
         step = 1.0 if pairs else 1.0 / np.sqrt(max(-slope, np.finfo(float).tiny))
         found = _wolfe_search(evaluate, x, losses.total, slope, direction, step)
+        if found is None and pairs:  # the history misleads: try again along -gradient
+            pairs.clear()
+            continue
         if found is None:
             yield losses, known(x, losses), True  # no step lowers the loss: this is the end
             return
@@ -459,12 +462,6 @@ def stylize(
     objective = _Objective(content_layers, style_layers, pooling)
     vgg.check_layers(network, list(objective.layers))
     mean = network.mean_pixel
-    # The network's convolutions run in precision (weights cast once, here).
-    net = {
-        name: (tf.constant(k, precision), tf.constant(b, precision))
-        for name, (k, b) in network.weights.items()
-    }
-    del network  # the caller may then free the float32 weights (bfloat16 keeps only its cast)
 
     def features(image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
         x = tf.constant(vgg.preprocess(image, mean)[None])
@@ -523,6 +520,14 @@ def stylize(
     targets_of = functools.cache(targets_at)  # each size's targets are computed once
     i, start, leftover, best = 0, None, 0, None
     try:
+        # The network's convolutions run in precision (weights cast once, here; the functions
+        # above use net only when called).
+        net = {
+            name: (tf.constant(k, precision), tf.constant(b, precision))
+            for name, (k, b) in network.weights.items()
+        }
+        del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
+
         # With several sizes, the first losses reported are still the SPEC's: those of the starting
         # image at the output size (one extra forward pass). Later ones are their size's own.
         first = None
@@ -577,8 +582,10 @@ def stylize(
                         leftover = count - k
                         break
     except tf.errors.ResourceExhaustedError:
-        # TensorFlow could not allocate: end like a broken-down run, keeping the best image.
+        # TensorFlow could not allocate: end like a broken-down run, keeping the best image
+        # (at a size's first step, the one it started from: the previous size's last).
+        kept = start if best is None else best
         raise RunFailed(
             f"out of memory after {i} iterations; try a smaller --width or --precision bfloat16",
-            None if best is None else picture(best),
+            None if kept is None else picture(kept),
         ) from None

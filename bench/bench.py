@@ -222,6 +222,16 @@ def generated_network(folder: Path, measures: str) -> Path:
     return mat
 
 
+def warm_up(mat: Path, env: dict[str, str], folder: Path) -> None:
+    """One untimed tiny run: it fills the weights cache and the OS's file cache."""
+    small = prepare_image(CONTENT, 64, 48, folder)
+    run_cli(
+        ["--content", str(small), "--styles", str(small), "--network", str(mat)]
+        + ["--output", str(folder / "out.png"), "--iterations", "1"],
+        env,
+    )
+
+
 def bench(args: argparse.Namespace, folder: Path) -> None:
     """Print the throughput lines and the table."""
     mat = generated_network(folder, "speed only")
@@ -232,9 +242,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     env = {**os.environ, "NEURAL_STYLE_HOME": str(folder / "cache")}
     fixed = ["--styles", str(args.style), "--network", str(mat), "--output"]
 
-    # One untimed run fills the weights cache and the OS's file cache.
-    small = prepare_image(args.content, 64, 48, folder)
-    run_cli(["--content", str(small), *fixed, str(folder / "out.png"), "--iterations", "1"], env)
+    warm_up(mat, env, folder)
 
     header = (
         f"{'config':<13}{'size':>10}{'s/iter':>8}{'GFLOP/it':>10}{'GFLOP/s':>9}{'of peak':>9}"

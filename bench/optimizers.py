@@ -45,6 +45,7 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
     """Run both optimisers for every pair and setting; print the table."""
     mat = bench.generated_network(folder, "loss only")
     env = {**os.environ, "NEURAL_STYLE_HOME": str(folder / "cache")}
+    bench.warm_up(mat, env, folder)
     width, height = args.size
     # The loss printed at iteration N + 1 is that of the image after N iterations.
     shown = str(args.iterations + 1)
@@ -68,7 +69,11 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
                     + ["--optimizer", optimizer, *SETTINGS[setting]],
                     env,
                 )
-                loss[optimizer] = run.totals[int(shown)]
+                # An L-BFGS run that could no longer move ends early: its last loss, marked.
+                last = max(run.totals)
+                loss[optimizer] = run.totals[last]
+                if last < int(shown):
+                    print(f"{optimizer} ended at iteration {last} (could not move)", flush=True)
                 seconds[optimizer] = run.ended - run.started
             print(
                 f"{pair:<6}{setting:<14}{loss['adam']:>12.6g}{loss['lbfgs']:>12.6g}"

@@ -272,30 +272,35 @@ def test_loss_nan_from_the_start(files, network_path, tmp_path, capsys):
     fails_cleanly(args, tmp_path, capsys, 1, "iteration 1", "no image written")
 
 
+@pytest.mark.parametrize(
+    ("scales", "fails_at", "width", "done"),
+    [("1", (1, 2), 32, 2), ("2", (2, 0), 128, 2)],  # (size, step): mid-size; a size's first
+)
 def test_tensorflow_out_of_memory_keeps_the_best_image(
-    files, network_path, tmp_path, capsys, monkeypatch
+    files, network_path, tmp_path, capsys, monkeypatch, scales, fails_at, width, done
 ):
     """TensorFlow failing to allocate mid-run: one error line, exit 1, the best image kept."""
     import tensorflow as tf
 
-    adam_steps = stylize._adam_steps
+    adam_steps, sizes = stylize._adam_steps, []
 
     def failing(*args):
+        sizes.append(1)
         for k, item in enumerate(adam_steps(*args)):
-            if k == 2:
+            if (len(sizes), k) == fails_at:
                 raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
             yield item
 
     monkeypatch.setattr(stylize, "_adam_steps", failing)
-    args = argv(files, network_path, "--iterations", "5", "--scales", "1")
-    assert neural_style.main(args) == 1
+    args = argv(files, network_path, "--iterations", "4", "--scales", scales)
+    assert neural_style.main([*args, "--width", str(width)]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and "OOM when" not in err
     last = err.splitlines()[-1]
     assert [line for line in err.splitlines() if line.startswith("error:")] == [last]
-    assert "out of memory after 2 iterations" in last and str(files["out"]) in last
+    assert f"out of memory after {done} iterations" in last and str(files["out"]) in last
     with Image.open(files["out"]) as written:
-        assert written.size == (32, 24)
+        assert written.size == (width, width * 3 // 4)
     assert os.listdir(files["out"].parent) == [files["out"].name]
 
 

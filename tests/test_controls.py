@@ -185,6 +185,32 @@ def test_lbfgs_direction_is_the_bfgs_update_of_its_pairs():
     np.testing.assert_allclose(-stylize.lbfgs_direction(y, pairs), s)
 
 
+class Rosenbrock:
+    """An objective with the _Objective interface: (f, 0, 0) and its gradient, f Rosenbrock's."""
+
+    def terms_and_gradient(self, image, net, targets):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            x, y = image[0, 0, 0, 0], image[0, 0, 0, 1]
+            f = 100 * (y - x**2) ** 2 + (1 - x) ** 2
+        return (f, tf.constant(0.0), tf.constant(0.0)), tape.gradient(f, image)
+
+
+def test_lbfgs_finds_rosenbrocks_minimum():
+    """The classic test of a quasi-Newton method: the curved valley from (-1.2, 1) to (1, 1)."""
+    start = np.array([-1.2, 1.0], np.float32).reshape(1, 1, 1, 2)
+    steps = stylize._lbfgs_steps(Rosenbrock(), start, {}, {})
+    totals, last = [], None
+    for losses, after, stalled in steps:
+        totals.append(losses.total)
+        last = after
+        if losses.total < 1e-8 or stalled or len(totals) == 200:
+            break
+    assert len(totals) < 100 and totals[-1] < 1e-6, (len(totals), totals[-1])
+    assert all(b <= a for a, b in zip(totals, totals[1:], strict=False))
+    np.testing.assert_allclose(last()[0].ravel(), [1, 1], atol=1e-3)
+
+
 def test_adam_betas_and_epsilon_are_used(network):
     # Adam's first step is lr * sign(gradient) whatever the betas: compare after two.
     default = run(network, iterations=3)[-1].losses
