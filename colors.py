@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import images
+
 # RGB to YCbCr, ITU-R BT.601 full range as in JPEG (JFIF): Y in 0-255, Cb/Cr centred on 128.
 _YCBCR = np.array(
     [
@@ -13,6 +15,7 @@ _YCBCR = np.array(
     ]
 )
 _OFFSET = np.array([0.0, 128.0, 128.0])
+_RGB_FROM_YCBCR = np.linalg.inv(_YCBCR)
 # Covariance eigenvalues are floored here, so a style with flat or grey colours still maps.
 _EIGEN_FLOOR = 1e-6
 
@@ -24,7 +27,7 @@ def rgb_to_ycbcr(image: np.ndarray) -> np.ndarray:
 
 def ycbcr_to_rgb(image: np.ndarray) -> np.ndarray:
     """HxWx3 YCbCr to RGB, as float64 (not clipped)."""
-    return (np.asarray(image, np.float64) - _OFFSET) @ np.linalg.inv(_YCBCR).T
+    return (np.asarray(image, np.float64) - _OFFSET) @ _RGB_FROM_YCBCR.T
 
 
 def preserve_luminance(result: np.ndarray, content: np.ndarray) -> np.ndarray:
@@ -33,7 +36,7 @@ def preserve_luminance(result: np.ndarray, content: np.ndarray) -> np.ndarray:
         raise ValueError(f"result {result.shape} and content {content.shape} differ in size")
     ycbcr = rgb_to_ycbcr(content)
     ycbcr[..., 0] = rgb_to_ycbcr(result)[..., 0]
-    return np.clip(np.round(ycbcr_to_rgb(ycbcr)), 0, 255).astype(np.uint8)
+    return images.to_uint8(ycbcr_to_rgb(ycbcr))
 
 
 def _sqrtm(covariance: np.ndarray, power: float) -> np.ndarray:

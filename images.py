@@ -86,7 +86,7 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
         )
         for c in range(image.shape[2])
     ]
-    return np.stack(channels, axis=2).astype(np.float32)
+    return np.stack(channels, axis=2)  # float32: Pillow's mode "F"
 
 
 def _check_extension(path: str) -> None:
@@ -135,10 +135,15 @@ def atomic_output(path: str) -> Iterator[str]:
         raise
 
 
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    """0-255 values rounded and clipped to 8-bit pixels."""
+    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+
+
 def write_image(path: str, image: np.ndarray) -> None:
     """Write a 0–255 H×W×3 image to path (format from the extension, JPEG quality 95)."""
     _check_extension(path)
-    pixels = np.round(np.clip(image, 0, 255)).astype(np.uint8)
+    pixels = to_uint8(image)
     try:
         with atomic_output(path) as temporary:
             Image.fromarray(pixels).save(temporary, quality=95)

@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import warnings
@@ -16,6 +15,7 @@ from typing import TextIO
 
 import numpy as np
 
+import images
 import vgg
 
 try:
@@ -128,9 +128,10 @@ def resolve_network(
 ) -> Path:
     """The weights: path if given, else find_network(), else a download into cache_dir()."""
     if path is not None:
-        if not Path(path).expanduser().is_file():
+        given = Path(path).expanduser()
+        if not given.is_file():
             raise ValueError(f"network file {path} does not exist")
-        return Path(path).expanduser()
+        return given
     found = find_network(env)
     if found is not None:
         return found
@@ -175,19 +176,13 @@ def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
     for name, (kernel, bias) in network.weights.items():
         arrays[f"{name}_kernel"] = np.asarray(kernel, np.float32)
         arrays[f"{name}_bias"] = np.asarray(bias, np.float32)
-    temp = None
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=file.parent, suffix=".tmp", delete=False) as out:
-            temp = Path(out.name)
+        with images.atomic_output(str(file)) as temporary, open(temporary, "wb") as out:
             np.savez(out, **arrays)
-        os.replace(temp, file)
         for stale in file.parent.glob(f"{prefix}-*.npz"):
             if stale != file:
                 stale.unlink()
     except OSError as exc:
-        if temp is not None:
-            temp.unlink(missing_ok=True)
         warnings.warn(
             f"could not write network cache {file} ({exc}); going on without it", stacklevel=3
         )

@@ -90,7 +90,6 @@ class NonFiniteLoss(RunFailed):
             "try a lower --learning-rate or lower loss weights",
             best,
         )
-        self.iteration = iteration
 
 
 def l2(x: tf.Tensor) -> tf.Tensor:
@@ -248,10 +247,7 @@ class _Objective:
 
     def adam_step(self, image, m, v, t, net, targets, hyper) -> tuple[tf.Tensor, ...]:
         """One Adam step on image in place; returns the loss terms before the step."""
-        with tf.GradientTape() as tape:
-            terms = self.terms(image, net, targets)
-            total = tf.add_n(terms)
-        grad = tape.gradient(total, image)
+        terms, grad = self.terms_and_gradient(image, net, targets)
         learning_rate, beta1, beta2, epsilon = hyper[0], hyper[1], hyper[2], hyper[3]
         t.assign_add(1.0)
         m.assign(beta1 * m + (1 - beta1) * grad)
@@ -262,7 +258,7 @@ class _Objective:
         return terms
 
     def terms_and_gradient(self, image, net, targets) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
-        """The loss terms of image and the gradient of their sum (for L-BFGS)."""
+        """The loss terms of image and the gradient of their sum."""
         with tf.GradientTape() as tape:
             tape.watch(image)
             terms = self.terms(image, net, targets)
@@ -289,10 +285,10 @@ def _adam_steps(
     m, v = tf.Variable(tf.zeros(start.shape)), tf.Variable(tf.zeros(start.shape))
     t = tf.Variable(0.0)
     step = tf.function(objective.adam_step)
-    evaluate = tf.function(objective.terms)
 
     def after() -> tuple[np.ndarray, float]:
-        return image.numpy(), _losses(evaluate(image, net, targets)).total
+        # Eager: called at checkpoints and a size's end only, tracing it would cost more.
+        return image.numpy(), _losses(objective.terms(image, net, targets)).total
 
     while True:
         yield _losses(step(image, m, v, t, net, targets, hyper)), after, False
@@ -408,8 +404,7 @@ def _upsample(x: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def _to_image(preprocessed: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
     """A 1xHxWx3 preprocessed array as an 8-bit RGB image."""
-    pixels = vgg.unprocess(preprocessed[0], mean_pixel)
-    return np.clip(np.round(pixels), 0, 255).astype(np.uint8)
+    return images.to_uint8(vgg.unprocess(preprocessed[0], mean_pixel))
 
 
 def stylize(
@@ -543,7 +538,7 @@ def stylize(
             # Coarse to fine: a size starts from the last image of the previous one, upsampled,
             # with a fresh optimiser (carrying Adam's moments over measured no better).
             start = start_at(height, width) if start is None else _upsample(start, height, width)
-            start = start.astype(np.float32)
+            start = start.astype(np.float32, copy=False)
             if optimizer == "adam":
                 steps = _adam_steps(objective, start, net, targets, hyper)  # a trace per size
             else:

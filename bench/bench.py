@@ -251,6 +251,7 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
     print(f"\n{header}")
     for width, height in args.sizes:
         content = prepare_image(args.content, width, height, folder)
+        flops = iteration_flops(width, height) / 1e9
         for name in args.configs:
             # A coarse-to-fine run gets --iterations at the output size (and the rest before).
             iterations, output_first = output_size_iterations(
@@ -263,7 +264,6 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
                 env,
             )
             seconds = run.seconds_per_iteration(output_first + WARMUP)
-            flops = iteration_flops(width, height) / 1e9
             dtype = "bfloat16" if "bfloat16" in CONFIGS[name] else "float32"
             print(
                 f"{name:<13}{f'{width}x{height}':>10}{seconds:>8.3f}{flops:>10.1f}"

@@ -15,14 +15,11 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-import fake_vgg  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import ROOT, fake_vgg, in_folder  # noqa: E402
 
 CHILD = """
 import json, resource, sys, time
@@ -82,12 +79,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, help="folder for the .mat and cache (kept)")
     args = parser.parse_args()
-    if args.dir:
-        args.dir.mkdir(parents=True, exist_ok=True)
-        run(args.dir)
-    else:
-        with tempfile.TemporaryDirectory() as folder:
-            run(Path(folder))
+    in_folder(args.dir, run)
 
 
 if __name__ == "__main__":

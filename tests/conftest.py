@@ -77,6 +77,11 @@ def cli_args(inputs: dict[str, Path], network_path: Path, output: Path, *extra: 
     ]  # fmt: skip
 
 
+def tmp_cli_args(inputs: dict[str, Path], network_path: Path, tmp_path: Path, *extra: str):
+    """cli_args with the output tmp_path/out.jpg."""
+    return cli_args(inputs, network_path, tmp_path / "out.jpg", *extra)
+
+
 def spec_losses(network, content, style, start, content_layers, style_layers, pooling="max"):
     """The SPEC's three losses (default weights) of a start image, in float64 numpy."""
     import tensorflow as tf

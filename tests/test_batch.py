@@ -12,13 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, cli_args
 from PIL import Image
 
 import batch
 import neural_style
 import stylize
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def write_csv(path: Path, header: str, *rows: str) -> Path:
@@ -155,10 +154,7 @@ def test_bad_jsonl_and_missing_batch_file(tmp_path, capsys):
 
 def test_single_run_output_guard_and_shard_without_batch(inputs, network_path, tmp_path, capsys):
     output = tmp_path / "out.jpg"
-    argv = [
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(output), "--network", str(network_path), "--iterations", "1",
-    ]  # fmt: skip
+    argv = cli_args(inputs, network_path, output, "--iterations", "1")
     output.write_bytes(b"precious")
     assert neural_style.main(argv) == 2
     assert "out.jpg exists; pass --overwrite" in capsys.readouterr().err
@@ -223,10 +219,7 @@ def test_signal_while_loading_writes_nothing(inputs, network_path, tmp_path, cap
         raise AssertionError("the signal should have ended the run")
 
     monkeypatch.setattr(neural_style, "load_network", load_then_sigterm)
-    argv = [
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(tmp_path / "out.jpg"), "--network", str(network_path),
-    ]  # fmt: skip
+    argv = cli_args(inputs, network_path, tmp_path / "out.jpg")
     assert neural_style.main(argv) == 143
     err = capsys.readouterr().err
     assert err == "interrupted before the optimisation started; nothing written (SIGTERM)\n"
@@ -247,10 +240,7 @@ def test_signal_in_the_last_iteration_keeps_the_output(
 
     monkeypatch.setattr(stylize, "stylize", sigint_at_the_end)
     output = tmp_path / "out.jpg"
-    argv = [
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(output), "--network", str(network_path), "--iterations", "2",
-    ]  # fmt: skip
+    argv = cli_args(inputs, network_path, output, "--iterations", "2")
     assert neural_style.main(argv) == 130
     assert capsys.readouterr().err.endswith(
         f"interrupted after the run; {output} is done (SIGINT)\n"
@@ -268,11 +258,7 @@ def test_an_ignored_sigint_stays_ignored(inputs, network_path, tmp_path, monkeyp
             yield step
 
     monkeypatch.setattr(stylize, "stylize", sigint_at_step_2)
-    argv = [
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(tmp_path / "out.jpg"), "--network", str(network_path),
-        "--iterations", "4", "--quiet",
-    ]  # fmt: skip
+    argv = cli_args(inputs, network_path, tmp_path / "out.jpg", "--iterations", "4", "--quiet")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         assert neural_style.main(argv) == 0
@@ -295,10 +281,10 @@ def test_sigint_to_a_real_process_while_it_starts(inputs, network_path, tmp_path
     """Early (importing TensorFlow, or loading): one line, status 130, nothing written."""
     output = tmp_path / "out.png"
     command = [
-        sys.executable, str(ROOT / "neural_style.py"),
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(output), "--network", str(network_path),
-    ]  # fmt: skip
+        sys.executable,
+        str(ROOT / "neural_style.py"),
+        *cli_args(inputs, network_path, output),
+    ]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
@@ -312,11 +298,8 @@ def test_sigint_to_a_real_process_while_it_starts(inputs, network_path, tmp_path
 
 def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
     output = tmp_path / "out.png"
-    command = [
-        sys.executable, str(ROOT / "neural_style.py"),
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(output), "--network", str(network_path), "--iterations", "100000",
-    ]  # fmt: skip
+    argv = cli_args(inputs, network_path, output, "--iterations", "100000")
+    command = [sys.executable, str(ROOT / "neural_style.py"), *argv]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

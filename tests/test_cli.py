@@ -6,14 +6,10 @@ import re
 
 import numpy as np
 import pytest
-from conftest import cli_args
+from conftest import tmp_cli_args as args
 from PIL import Image
 
 import neural_style
-
-
-def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
-    return cli_args(inputs, network_path, tmp_path / "out.jpg", *extra)
 
 
 def test_end_to_end_with_checkpoints(inputs, network_path, tmp_path, capsys):
@@ -84,6 +80,20 @@ def test_bfloat16_run(inputs, network_path, tmp_path):
         (["--output", "out.xyz"], "out.xyz"),
         (["--frobnicate"], "unrecognized"),
         (["--precision", "half"], "--precision"),
+        # the controls of issue 4
+        (["--style-layers", "relu1_1", "fc7"], "valid layers: conv1_1 relu1_1"),
+        (["--content-layers", "relu4_3", "relu4_3"], "names a layer twice"),
+        (["--content-weight-blend", "1.5"], "--content-weight-blend"),
+        (["--content-weight-blend", "0.5", "--content-layers", "relu4_2"], "not --content-layers"),
+        (["--style-layer-weight-exp", "0"], "--style-layer-weight-exp"),
+        (["--pooling", "min"], "--pooling"),
+        (["--optimizer", "sgd"], "--optimizer"),
+        (["--beta1", "1"], "--beta1"),
+        (["--epsilon", "0"], "--epsilon"),
+        (["--preserve-colors", "hue"], "--preserve-colors"),
+        (["--init", "content", "--initial", "x.png"], "use one"),
+        (["--initial-noiseblend", "2"], "--initial-noiseblend"),
+        (["--seed", "-1"], "--seed"),
     ],
 )
 def test_option_errors(inputs, network_path, tmp_path, capsys, extra, message):

@@ -335,31 +335,6 @@ def test_histogram_and_luminance_through_the_cli(inputs, network_path, tmp_path)
 # --- options -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (["--style-layers", "relu1_1", "fc7"], "valid layers: conv1_1 relu1_1"),
-        (["--content-layers", "relu4_3", "relu4_3"], "names a layer twice"),
-        (["--content-weight-blend", "1.5"], "--content-weight-blend"),
-        (["--content-weight-blend", "0.5", "--content-layers", "relu4_2"], "not --content-layers"),
-        (["--style-layer-weight-exp", "0"], "--style-layer-weight-exp"),
-        (["--pooling", "min"], "--pooling"),
-        (["--optimizer", "sgd"], "--optimizer"),
-        (["--beta1", "1"], "--beta1"),
-        (["--epsilon", "0"], "--epsilon"),
-        (["--preserve-colors", "hue"], "--preserve-colors"),
-        (["--init", "content", "--initial", "x.png"], "use one"),
-        (["--initial-noiseblend", "2"], "--initial-noiseblend"),
-        (["--seed", "-1"], "--seed"),
-    ],
-)
-def test_option_errors(inputs, network_path, tmp_path, capsys, extra, message):
-    assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
-    assert not (tmp_path / "out.png").exists()
-
-
 def test_help_lists_the_new_options(capsys):
     with pytest.raises(SystemExit):
         neural_style.main(["--help"])

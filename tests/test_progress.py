@@ -7,18 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import tmp_cli_args as args
 from PIL import Image
 
 import neural_style
 import progress
 import stylize
-
-
-def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
-    return [
-        "--content", str(inputs["content"]), "--styles", str(inputs["style1"]),
-        "--output", str(tmp_path / "out.jpg"), "--network", str(network_path), *extra,
-    ]  # fmt: skip
 
 
 def test_log_plot_and_sheet(inputs, network_path, tmp_path, capsys):
