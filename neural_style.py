@@ -520,7 +520,8 @@ def check_memory(
         )
 
     width = options.width or content[0]
-    if needed(width) > available:
+    need = needed(width)
+    if need > available:
         low, high = 0, width  # the largest width that fits: needed() grows with the width
         while low < high:
             middle = (low + high + 1) // 2
@@ -528,11 +529,11 @@ def check_memory(
         output = fit_width(content, width)
         what = f"a {output[0]}x{output[1]} output"
         resized = style_sizes(styles, options.style_scales, width)
-        if sum(w * h for w, h in resized) * MEMORY_PER_STYLE_PIXEL > needed(width) / 2:
+        if sum(w * h for w, h in resized) * MEMORY_PER_STYLE_PIXEL > need / 2:
             what += f" with styles resized to {', '.join(f'{w}x{h}' for w, h in resized)}"
         advice = f"use --width {low} or less" if low >= MIN_SIDE else "even a tiny one does not fit"
         raise ValueError(
-            f"{what} needs about {_gb(needed(width))} of memory, {_gb(available)} is "
+            f"{what} needs about {_gb(need)} of memory, {_gb(available)} is "
             f"available; {advice} (or --no-memory-check to try anyway)"
         )
     files = [content, *styles, *([initial] if initial else [])]

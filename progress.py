@@ -6,13 +6,15 @@ import json
 import math
 import os
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 import images
-import stylize
+
+if TYPE_CHECKING:  # annotations only: importing stylize would load TensorFlow
+    import stylize
 
 PLOT_SIZE = (8, 5)  # inches, at PLOT_DPI: an 800x500 image
 PLOT_DPI = 100
@@ -103,6 +105,7 @@ class Reporter:
         self.log_path, self.plot_path, self.sheet_path = log, plot, sheet
         self.started = time.monotonic()
         self.bar = None
+        self.tty = stream.isatty()
         self.log = None
         self.records: list[dict] = []
         self.tiles: list[tuple[int, np.ndarray]] = []
@@ -118,7 +121,7 @@ class Reporter:
         if self.quiet:
             return
         losses = step.losses
-        if self.bar is None and self.stream.isatty():
+        if self.bar is None and self.tty:
             from tqdm import tqdm
 
             self.bar = tqdm(
