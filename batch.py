@@ -1,22 +1,22 @@
-"""Batch runs: the batch file, per-job options, shards, resume, the summary; stopping cleanly."""
+"""Batch runs: the batch file, per-job settings, shards, skipping finished jobs, the summary."""
 
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
+import dataclasses
 import json
 import os
-import re
-import signal
-import threading
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Options that hold for the whole batch and cannot be a column of the batch file.
-BATCH_ONLY = (
-    *("help", "batch", "shard", "overwrite", "quiet"),
-    *("network", "no_download", "no_cache", "download_network"),
-)
+import inputs
+import job
+import settings as options
+from interrupts import Interrupted, Interrupts
+from settings import Settings, UsageError
+
 # Files a job writes that no other job of the batch may write too (a log may be shared).
 JOB_FILES = ("output", "checkpoint_output", "progress_plot", "contact_sheet")
 LIST_SEPARATOR = ";"  # between the values of a list option in a CSV cell
@@ -24,18 +24,10 @@ JSONL_EXTENSIONS = (".jsonl", ".ndjson")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """An argparse type: 'K/N' with 0 <= K < N, as (K, N)."""
-    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
-    if not match or not int(match[1]) < int(match[2]):
-        raise argparse.ArgumentTypeError(f"must be K/N with 0 <= K < N, got '{text}'")
-    return int(match[1]), int(match[2])
-
-
 def _job_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
-    """The options a batch file's column may set, by dest (style_weight, ...)."""
+    """The options a batch file's column may set, by name (style_weight, ...)."""
     actions = parser._actions  # argparse has no public list of its options
-    return {a.dest: a for a in actions if a.option_strings and a.dest not in BATCH_ONLY}
+    return {a.dest: a for a in actions if a.dest in options.JOB_OPTIONS}
 
 
 def _check_columns(path: str, where: str, row: dict, allowed: dict) -> dict:
@@ -45,7 +37,7 @@ def _check_columns(path: str, where: str, row: dict, allowed: dict) -> dict:
         if key is None:
             raise ValueError(f"{path}: {where} has more cells than the header")
         name = str(key).strip().lstrip("-").replace("-", "_").lower()
-        if name in BATCH_ONLY:
+        if name in options.FIELDS and name not in allowed:
             raise ValueError(
                 f"{path}: column '{key}' is set for the whole batch on the command line"
             )
@@ -87,17 +79,15 @@ def read_rows(path: str, parser: argparse.ArgumentParser) -> list[dict]:
     return rows
 
 
-def job_namespace(
-    parser: argparse.ArgumentParser, base: argparse.Namespace, row: dict
-) -> argparse.Namespace:
-    """The command line's options with row's values on top, parsed and checked by parser.
+def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> Settings:
+    """The command line's settings with row's values on top, parsed and checked by parser.
 
     Empty cells and JSON nulls keep the command line's value. A list option takes a JSON list
     or, in CSV, values separated by ';'. A flag takes true/false (false: its default); a JSON
     true or false does the same for an option whose value is optional.
     """
     actions = _job_options(parser)
-    options = copy.deepcopy(base)
+    namespace = argparse.Namespace(**dataclasses.asdict(base))
     tokens: list[str] = []
     for name, value in row.items():
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -111,24 +101,24 @@ def job_namespace(
             if text in TRUE:
                 tokens.append(flag)
             else:
-                setattr(options, name, action.default)
+                setattr(namespace, name, action.default)
         elif action.nargs in ("+", "*"):
             values = value if isinstance(value, list) else str(value).split(LIST_SEPARATOR)
             tokens += [flag, *(str(v).strip() for v in values)]
         else:
             tokens.append(f"{flag}={value}")
     # Attributes already in the namespace are kept, so only the row's tokens override them.
-    return parser.parse_args(tokens, namespace=options)
+    return options.from_namespace(parser.parse_args(tokens, namespace=namespace))
 
 
-def check_distinct(jobs: list[argparse.Namespace | str]) -> None:
+def check_distinct(jobs: list[Settings | str]) -> None:
     """ValueError if two jobs would write the same file (output, checkpoints, plot, sheet)."""
     seen: dict[str, int] = {}
-    for number, job in enumerate(jobs, start=1):
-        if isinstance(job, str):
+    for number, item in enumerate(jobs, start=1):
+        if isinstance(item, str):
             continue
         for name in JOB_FILES:
-            value = getattr(job, name, None)
+            value = getattr(item, name, None)
             if value is None:
                 continue
             path = os.path.abspath(value)
@@ -162,45 +152,94 @@ class Summary:
         return [counts, *(f"  failed: {reason}" for reason in self.failed)]
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM ended the run; status is the exit status (128 + the signal number)."""
+def read_jobs(parser: argparse.ArgumentParser, settings: Settings) -> tuple[list, list]:
+    """The batch file's rows and, per row, its job's settings or why it cannot run."""
+    if not os.path.isfile(settings.batch):
+        raise UsageError(f"--batch: {settings.batch} does not exist or is not a file")
+    try:
+        rows = read_rows(settings.batch, parser)
+    except (ValueError, OSError) as exc:
+        raise UsageError(f"--batch: {exc}") from None
+    jobs: list[Settings | str] = []
+    for row in rows:
+        try:
+            jobs.append(job_settings(parser, settings, row))
+        except UsageError as exc:
+            jobs.append(str(exc))  # this job fails with that reason; the others go on
+    try:
+        check_distinct(jobs)
+    except ValueError as exc:
+        raise UsageError(f"--batch: {exc}") from None
+    return rows, jobs
 
-    def __init__(self, signum: int, message: str):
-        super().__init__(f"{message} ({signal.Signals(signum).name})")
-        self.status = 128 + signum
+
+def _ready(item: Settings | str, overwrite: bool, on_gpu: bool) -> bool:
+    """Whether a job is to run (False: its output exists); raises why it cannot run."""
+    if isinstance(item, str):
+        raise UsageError(item)
+    if item.output and os.path.exists(item.output) and not overwrite:
+        return False
+    options.validate(item)
+    inputs.check_inputs(item, on_gpu)
+    return True
 
 
-class Interrupts:
-    """Catch SIGINT and SIGTERM while in this context, restoring the old handlers on exit.
+def run_batch(
+    parser: argparse.ArgumentParser,
+    settings: Settings,
+    interrupts: Interrupts,
+    load_network: Callable[[], object],
+    on_gpu: bool = False,
+) -> int:
+    """Run the batch file's jobs (of this shard), skipping finished ones; 1 if any failed."""
+    rows, jobs = read_jobs(parser, settings)
+    summary, weights, style_cache = Summary(), None, {}
 
-    Before the optimisation runs (loading) a signal ends the run at once, as nothing is being
-    written then. Once it runs (`running`), a signal only sets a flag that stylize's stop()
-    reads, so the loop ends between iterations and never cuts a file write short. A signal
-    the process was told to ignore (a shell's `command &` ignores SIGINT) stays ignored.
-    """
+    def say(text: str) -> None:
+        if not settings.quiet:
+            print(text, file=sys.stderr)
 
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.running = False
-        self._previous: dict[int, object] = {}
+    def fail(name: str, exc: Exception) -> None:
+        print(f"error: {name}: {exc}", file=sys.stderr)
+        summary.failed.append(f"{name}: {exc}")
 
-    def __enter__(self) -> Interrupts:
-        if threading.current_thread() is not threading.main_thread():  # Python forbids it
-            return self
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(signum) is not signal.SIG_IGN:  # e.g. a shell's `command &`
-                self._previous[signum] = signal.signal(signum, self._handle)
-        return self
+    try:
+        for index, item in enumerate(jobs):
+            if not in_shard(index, settings.shard):
+                continue
+            label = f"job {index + 1}/{len(jobs)}"
+            output = rows[index].get("output") if isinstance(item, str) else item.output
+            name = f"{label} ({output})" if output else label
+            try:
+                ready = _ready(item, settings.overwrite, on_gpu)
+            except (UsageError, ValueError, OSError) as exc:
+                fail(name, exc)
+                continue
+            if not ready:
+                say(f"{label}: {item.output} exists, skipped")
+                summary.skipped += 1
+                continue
+            if weights is None:  # loaded when a job first needs it; failing ends the batch
+                weights = load_network()
+            say(f"{label}: {item.output}")
+            try:
+                _run_job(item, weights, interrupts, label, style_cache)
+                summary.done += 1
+            except (ValueError, OSError) as exc:
+                fail(name, exc)
+            if interrupts.stop():  # the signal came as the job finished
+                raise Interrupted(interrupts.signum, f"after {label}")
+    finally:
+        for line in summary.lines():
+            say(line)
+    return 1 if summary.failed else 0
 
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
 
-    def _handle(self, signum: int, frame: object) -> None:
-        self.signum = signum
-        if not self.running:
-            raise Interrupted(signum, "before the optimisation started; nothing written")
-
-    def stop(self) -> bool:
-        """Whether a signal asked the run to stop (stylize's stop callback)."""
-        return self.signum is not None
+def _run_job(
+    item: Settings, weights: object, interrupts: Interrupts, label: str, style_cache: dict
+) -> None:
+    """One job of the batch; its unfinished image of an earlier run goes once it is done."""
+    unfinished = interrupted_path(item.output)
+    job.run(item, weights, interrupts, unfinished, label, style_cache)
+    if os.path.exists(unfinished):  # an earlier run's, now superseded
+        os.remove(unfinished)

@@ -4,6 +4,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -14,6 +15,17 @@ MAX_PIXELS: int = 8000 * 8000
 # Our own size check in _open replaces Pillow's decompression-bomb warning/error, so the
 # user gets a message that names the file and its size.
 Image.MAX_IMAGE_PIXELS = None
+
+
+class Size(NamedTuple):
+    """An image's size in pixels, height first as in its array; shown as WIDTHxHEIGHT."""
+
+    height: int
+    width: int
+
+    def __str__(self) -> str:
+        return f"{self.width}x{self.height}"
+
 
 _GREY_16BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
@@ -43,15 +55,15 @@ def _open(path: str) -> Iterator[Image.Image]:
         yield image
 
 
-def image_size(path: str) -> tuple[int, int]:
-    """Return (width, height) of the image at path as displayed, reading only its header."""
+def image_size(path: str) -> Size:
+    """The size of the image at path as displayed, reading only its header."""
     with _open(path) as image:
+        width, height = image.size
         if image.format == "TIFF":  # Pillow already reports (and loads) TIFFs upright
-            return image.size
+            return Size(height, width)
         # The base-class getexif reads only header metadata; PNG's override would decode.
         orientation = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
-        width, height = image.size
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    return Size(width, height) if orientation in (5, 6, 7, 8) else Size(height, width)
 
 
 def read_image(path: str) -> np.ndarray:
@@ -72,6 +84,11 @@ def read_image(path: str) -> np.ndarray:
             alpha = rgba[:, :, 3:] / 255
             return rgba[:, :, :3] * alpha + 255 * (1 - alpha)
         return np.asarray(image.convert("RGB"), dtype=np.float32)
+
+
+def fit_width(size: Size, width: int) -> Size:
+    """size scaled to width, keeping its aspect ratio."""
+    return Size(max(1, round(size.height * width / size.width)), width)
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:

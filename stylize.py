@@ -3,48 +3,29 @@
 from __future__ import annotations
 
 import collections
-import contextlib
 import functools
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import tensorflow as tf
 
 import images
+import settings as options
 import vgg
+from images import Size
+from settings import DEFAULTS, Settings
 
-# Defaults, defined once (the CLI shows them in --help).
-ITERATIONS = 100
-CONTENT_WEIGHT = 5.0
-STYLE_WEIGHT = 100.0
-TV_WEIGHT = 100.0
-LEARNING_RATE = 10.0
-BETA1, BETA2, EPSILON = 0.9, 0.999, 1e-8
-NOISE_SCALE = 0.256
-PRECISION = "float32"
-PRECISIONS = ("float32", "bfloat16")
-INITIAL_NOISEBLEND = 0.0
-OPTIMIZERS = ("adam", "lbfgs")
-OPTIMIZER = "adam"
-POOLING = "max"
-CONTENT_WEIGHT_BLEND = 1.0
-STYLE_LAYER_WEIGHT_EXP = 1.0
+NOISE_SCALE = 0.256  # the starting noise: N(0, 1) * NOISE_SCALE in preprocessed space
 # L-BFGS: the curvature pairs it keeps (SciPy's default), the most loss evaluations of one
 # iteration's line search, and that search's Wolfe constants (c1, c2).
 LBFGS_HISTORY = 10
 LBFGS_EVALUATIONS_PER_ITERATION = 20
 ARMIJO, CURVATURE = 1e-4, 0.9
-SCALES = 3
 # Coarse to fine: a coarser size is only used if its shorter side has this many pixels.
-MIN_SIDE = 32
-
-# Loss layers and their per-layer weights at the defaults (the SPEC's losses), in one place.
-CONTENT_LAYERS = {"relu4_2": 1.0}
-STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
-# The pair that --content-weight-blend B weights B and 1 - B.
-CONTENT_BLEND_LAYERS = ("relu4_2", "relu5_2")
+MIN_COARSE_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -70,7 +51,7 @@ class Progress:
     losses: Losses
     image: np.ndarray | None = None  # best image so far (uint8 RGB), at checkpoints and the end
     final: bool = False
-    size: tuple[int, int] = (0, 0)  # (height, width) of the image this iteration optimised
+    size: Size = Size(0, 0)  # the size of the image this iteration optimised
 
 
 class RunFailed(ValueError):
@@ -161,59 +142,27 @@ def tv_loss(image: tf.Tensor) -> tf.Tensor:
     return 2 * (l2(dy) / _size(dy) + l2(dx) / _size(dx))
 
 
-def normalize_blend(weights: list[float] | None, count: int) -> list[float]:
-    """Blend weights scaled to sum 1 (equal when None); ValueError if they cannot be."""
-    if weights is None:
-        return [1.0 / count] * count
-    if len(weights) != count:
-        raise ValueError(f"--style-blend-weights has {len(weights)} values for {count} styles")
-    total = float(sum(weights))
-    if any(w < 0 or not np.isfinite(w) for w in weights) or total <= 0:
-        raise ValueError(f"--style-blend-weights must be >= 0 with a positive sum, got {weights}")
-    return [w / total for w in weights]
+class Targets(NamedTuple):
+    """What the losses compare an image with at one size, and the weights of the terms."""
+
+    content: dict[str, tf.Tensor]  # the content photograph's features, per content layer
+    styles: tuple[dict[str, tf.Tensor], ...]  # each style image's grams, per style layer
+    blend: tf.Tensor  # one weight per style, summing to 1
+    content_weight: tf.Tensor
+    style_weight: tf.Tensor
+    tv_weight: tf.Tensor
 
 
-def _check_layer_names(names: list[str], what: str) -> list[str]:
-    """names in network order; ValueError for an unknown, repeated or missing name."""
-    if not names:
-        raise ValueError(f"{what} needs at least one layer")
-    try:
-        order = {name: vgg.layer_index(name) for name in names}
-    except ValueError as exc:
-        raise ValueError(f"{what}: {exc}") from None
-    if len(order) != len(names):
-        raise ValueError(f"{what} names a layer twice: {' '.join(names)}")
-    return sorted(names, key=order.get)
+class AdamSettings(NamedTuple):
+    """Adam's settings, as tensors (so that changing one does not retrace the step)."""
+
+    learning_rate: tf.Tensor
+    beta1: tf.Tensor
+    beta2: tf.Tensor
+    epsilon: tf.Tensor
 
 
-def content_layer_weights(
-    blend: float = CONTENT_WEIGHT_BLEND, layers: list[str] | None = None
-) -> dict[str, float]:
-    """Content layer weights, summing to 1: relu4_2 B and relu5_2 1-B, or equal over layers."""
-    if layers is not None:
-        names = _check_layer_names(layers, "--content-layers")
-        return {name: 1.0 / len(names) for name in names}
-    if not 0 <= blend <= 1:
-        raise ValueError(f"--content-weight-blend must be in [0, 1], got {blend}")
-    weights = dict(zip(CONTENT_BLEND_LAYERS, (blend, 1.0 - blend), strict=True))
-    return {name: w for name, w in weights.items() if w > 0}  # a zero weight needs no layer
-
-
-def style_layer_weights(
-    exponent: float = STYLE_LAYER_WEIGHT_EXP, layers: list[str] | None = None
-) -> dict[str, float]:
-    """Style layer weights E**k from the shallowest layer (k=0) down, scaled to average 1."""
-    names = list(STYLE_LAYERS) if layers is None else _check_layer_names(layers, "--style-layers")
-    if not (np.isfinite(exponent) and exponent > 0):
-        raise ValueError(f"--style-layer-weight-exp must be > 0, got {exponent}")
-    raw = [float(exponent) ** k for k in range(len(names))]
-    # Departure from anishathalye's sum-1 weights: the SPEC sums the layer terms, so the
-    # weights average 1 (all exactly 1.0 at E = 1) and --style-weight keeps its scale.
-    total = sum(raw)
-    return {name: w * len(names) / total for name, w in zip(names, raw, strict=True)}
-
-
-class _Objective:
+class Objective:
     """The loss of an image against fixed targets; holds only static configuration."""
 
     def __init__(
@@ -224,7 +173,7 @@ class _Objective:
         self.pooling = pooling
         self.layers = tuple(dict.fromkeys([*content_layers, *style_layers]))
 
-    def terms(self, image: tf.Tensor, net: dict, targets: dict) -> tuple[tf.Tensor, ...]:
+    def terms(self, image: tf.Tensor, net: dict, targets: Targets) -> tuple[tf.Tensor, ...]:
         """(content, style, tv) of a preprocessed 1xHxWx3 image."""
         grams = {}
 
@@ -237,27 +186,16 @@ class _Objective:
         features = vgg.extract(net, image, self.layers, self.pooling, hook)
         # Losses in float32 whatever the precision of the network (gram() returns float32).
         content = {k: tf.cast(features[k], tf.float32) for k in self.content_layers}
-        coefficients = targets["coefficients"]
         return (
-            coefficients[0] * content_loss(content, targets["content"], self.content_layers),
-            coefficients[1]
-            * style_loss(grams, targets["styles"], targets["blend"], self.style_layers),
-            coefficients[2] * tv_loss(image),
+            targets.content_weight * content_loss(content, targets.content, self.content_layers),
+            targets.style_weight
+            * style_loss(grams, list(targets.styles), targets.blend, self.style_layers),
+            targets.tv_weight * tv_loss(image),
         )
 
-    def adam_step(self, image, m, v, t, net, targets, hyper) -> tuple[tf.Tensor, ...]:
-        """One Adam step on image in place; returns the loss terms before the step."""
-        terms, grad = self.terms_and_gradient(image, net, targets)
-        learning_rate, beta1, beta2, epsilon = hyper[0], hyper[1], hyper[2], hyper[3]
-        t.assign_add(1.0)
-        m.assign(beta1 * m + (1 - beta1) * grad)
-        v.assign(beta2 * v + (1 - beta2) * tf.square(grad))
-        # TF1's AdamOptimizer form: bias correction folded into the step size.
-        step_size = learning_rate * tf.sqrt(1 - beta2**t) / (1 - beta1**t)
-        image.assign_sub(step_size * m / (tf.sqrt(v) + epsilon))
-        return terms
-
-    def terms_and_gradient(self, image, net, targets) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
+    def terms_and_gradient(
+        self, image: tf.Tensor, net: dict, targets: Targets
+    ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
         """The loss terms of image and the gradient of their sum."""
         with tf.GradientTape() as tape:
             tape.watch(image)
@@ -265,11 +203,18 @@ class _Objective:
             total = tf.add_n(terms)
         return terms, tape.gradient(total, image)
 
-
-# One optimiser iteration, as the loop in stylize() sees it: the losses before the step, a
-# function giving the image after it (preprocessed) with its total loss, and whether the
-# optimiser could not go on (the step made no move and the run must end here).
-_Step = tuple[Losses, Callable[[], tuple[np.ndarray, float]], bool]
+    def adam_step(
+        self, image, m, v, t, net: dict, targets: Targets, adam: AdamSettings
+    ) -> tuple[tf.Tensor, ...]:
+        """One Adam step on the image variable in place; returns the loss terms before it."""
+        terms, grad = self.terms_and_gradient(image, net, targets)
+        t.assign_add(1.0)
+        m.assign(adam.beta1 * m + (1 - adam.beta1) * grad)
+        v.assign(adam.beta2 * v + (1 - adam.beta2) * tf.square(grad))
+        # TF1's AdamOptimizer form: bias correction folded into the step size.
+        step_size = adam.learning_rate * tf.sqrt(1 - adam.beta2**t) / (1 - adam.beta1**t)
+        image.assign_sub(step_size * m / (tf.sqrt(v) + adam.epsilon))
+        return terms
 
 
 def _losses(terms: tuple[tf.Tensor, ...]) -> Losses:
@@ -277,21 +222,33 @@ def _losses(terms: tuple[tf.Tensor, ...]) -> Losses:
     return Losses(*(float(x) for x in terms))
 
 
-def _adam_steps(
-    objective: _Objective, start: np.ndarray, net: dict, targets: dict, hyper: tf.Tensor
-) -> Iterator[_Step]:
-    """Adam from start, one step per item, without end."""
-    image = tf.Variable(start)
-    m, v = tf.Variable(tf.zeros(start.shape)), tf.Variable(tf.zeros(start.shape))
-    t = tf.Variable(0.0)
-    step = tf.function(objective.adam_step)
+class Adam:
+    """Adam over the pixels of one size, its state in TensorFlow variables."""
 
-    def after() -> tuple[np.ndarray, float]:
+    def __init__(
+        self,
+        objective: Objective,
+        start: np.ndarray,
+        net: dict,
+        targets: Targets,
+        adam: AdamSettings,
+    ):
+        self.objective, self.net, self.targets, self.adam = objective, net, targets, adam
+        self.image = tf.Variable(start)
+        self.m, self.v = tf.Variable(tf.zeros(start.shape)), tf.Variable(tf.zeros(start.shape))
+        self.t = tf.Variable(0.0)
+        self._step = tf.function(objective.adam_step)  # one trace per size
+
+    def step(self) -> tuple[Losses, bool]:
+        """One step: the losses before it, and False (Adam can always go on)."""
+        terms = self._step(self.image, self.m, self.v, self.t, self.net, self.targets, self.adam)
+        return _losses(terms), False
+
+    def current(self) -> tuple[np.ndarray, float]:
+        """The image now (preprocessed) and its total loss."""
         # Eager: called at checkpoints and a size's end only, tracing it would cost more.
-        return image.numpy(), _losses(objective.terms(image, net, targets)).total
-
-    while True:
-        yield _losses(step(image, m, v, t, net, targets, hyper)), after, False
+        terms = self.objective.terms(self.image, self.net, self.targets)
+        return self.image.numpy(), _losses(terms).total
 
 
 def lbfgs_direction(gradient: np.ndarray, pairs: Sequence[tuple]) -> np.ndarray:
@@ -335,60 +292,69 @@ def _wolfe_search(
     return found
 
 
-def _lbfgs_steps(
-    objective: _Objective, start: np.ndarray, net: dict, targets: dict
-) -> Iterator[_Step]:
-    """L-BFGS from start, one item per iteration, its history kept for the whole run; the
-    losses "before" iteration i are those of the iterate after i - 1. Ends (stalled) when no
-    step along its direction lowers the loss."""
-    shape = start.shape
-    compute = tf.function(objective.terms_and_gradient)
+class LBFGS:
+    """L-BFGS over the pixels of one size, its history kept for all of that size's iterations.
 
-    def evaluate(x: np.ndarray) -> tuple[Losses, np.ndarray]:
-        terms, gradient = compute(tf.constant(x.reshape(shape), tf.float32), net, targets)
+    The iterate and history are float64; TensorFlow's loss and gradient float32. Written here
+    rather than SciPy's L-BFGS-B: it reached the same losses, and L-BFGS-B's own work took
+    40 ms per iteration at 256x256 (a tenth of the iteration) against this one's 10.
+    """
+
+    def __init__(self, objective: Objective, start: np.ndarray, net: dict, targets: Targets):
+        self.shape, self.net, self.targets = start.shape, net, targets
+        self._compute = tf.function(objective.terms_and_gradient)
+        self.x = start.astype(np.float64).ravel()
+        self.losses, self.gradient = self.evaluate(self.x)
+        self.pairs: collections.deque = collections.deque(maxlen=LBFGS_HISTORY)
+
+    def evaluate(self, x: np.ndarray) -> tuple[Losses, np.ndarray]:
+        """The losses at x and their gradient (float64, flat)."""
+        image = tf.constant(x.reshape(self.shape), tf.float32)
+        terms, gradient = self._compute(image, self.net, self.targets)
         return _losses(terms), gradient.numpy().astype(np.float64).ravel()
 
-    def known(x: np.ndarray, losses: Losses) -> Callable[[], tuple[np.ndarray, float]]:
-        return lambda: (x.reshape(shape).astype(np.float32), losses.total)
-
-    # The iterate and history are float64; TensorFlow's loss and gradient float32. Written
-    # here rather than SciPy's L-BFGS-B: it reached the same losses, and L-BFGS-B's own work
-    # took 40 ms per iteration at 256x256 (a tenth of the iteration) against this one's 10.
-    x = start.astype(np.float64).ravel()
-    losses, gradient = evaluate(x)
-    pairs: collections.deque = collections.deque(maxlen=LBFGS_HISTORY)
-    while True:
-        direction = lbfgs_direction(gradient, pairs)
-        slope = gradient.dot(direction)
-        if pairs and not slope < 0:  # not a descent direction: forget the history
-            pairs.clear()
-            direction = -gradient
-            slope = gradient.dot(direction)
-        # The first step has length 1 (pixels, in all), as L-BFGS-B's; later ones start at 1.
-        step = 1.0 if pairs else 1.0 / np.sqrt(max(-slope, np.finfo(float).tiny))
-        found = _wolfe_search(evaluate, x, losses.total, slope, direction, step)
-        if found is None and pairs:  # the history misleads: try again along -gradient
-            pairs.clear()
-            continue
+    def step(self) -> tuple[Losses, bool]:
+        """One iteration: the losses before it, and whether no step lowered the loss (stalled)."""
+        before = self.losses
+        found = self._search()
         if found is None:
-            yield losses, known(x, losses), True  # no step lowers the loss: this is the end
-            return
+            return before, True
         trial, trial_losses, trial_gradient = found
-        yield losses, known(trial, trial_losses), False
-        s, y = trial - x, trial_gradient - gradient
+        s, y = trial - self.x, trial_gradient - self.gradient
         if s.dot(y) > 1e-10 * y.dot(y):  # only curvature that keeps H positive definite
-            pairs.append((s, y, 1.0 / s.dot(y)))
-        x, losses, gradient = trial, trial_losses, trial_gradient
+            self.pairs.append((s, y, 1.0 / s.dot(y)))
+        self.x, self.losses, self.gradient = trial, trial_losses, trial_gradient
+        return before, False
+
+    def _search(self) -> tuple[np.ndarray, Losses, np.ndarray] | None:
+        """The next iterate by a line search along the L-BFGS direction, else along -gradient."""
+        while True:
+            direction = lbfgs_direction(self.gradient, self.pairs)
+            slope = self.gradient.dot(direction)
+            if self.pairs and not slope < 0:  # not a descent direction: forget the history
+                self.pairs.clear()
+                continue
+            # The first step has length 1 (pixels, in all), as L-BFGS-B's; later ones start at 1.
+            step = 1.0 if self.pairs else 1.0 / np.sqrt(max(-slope, np.finfo(float).tiny))
+            found = _wolfe_search(self.evaluate, self.x, self.losses.total, slope, direction, step)
+            if found is None and self.pairs:  # the history misleads: try again along -gradient
+                self.pairs.clear()
+                continue
+            return found
+
+    def current(self) -> tuple[np.ndarray, float]:
+        """The image now (preprocessed) and its total loss."""
+        return self.x.reshape(self.shape).astype(np.float32), self.losses.total
 
 
-def scale_sizes(height: int, width: int, scales: int) -> list[tuple[int, int]]:
-    """Up to scales sizes, coarsest first, each half the next, ending at (height, width)."""
-    sizes = [(height, width)]
+def scale_sizes(size: Size, scales: int) -> list[Size]:
+    """Up to scales sizes, coarsest first, each half the next, ending at size."""
+    sizes = [size]
     while len(sizes) < scales:
-        h, w = (max(1, round(n / 2)) for n in sizes[0])
-        if min(h, w) < MIN_SIDE:
+        half = Size(*(max(1, round(n / 2)) for n in sizes[0]))
+        if min(half) < MIN_COARSE_SIDE:
             break
-        sizes.insert(0, (h, w))
+        sizes.insert(0, half)
     return sizes
 
 
@@ -397,190 +363,235 @@ def split_iterations(iterations: int, count: int) -> list[int]:
     return [iterations // count] * (count - 1) + [iterations - iterations // count * (count - 1)]
 
 
-def _upsample(x: np.ndarray, height: int, width: int) -> np.ndarray:
-    """A 1xhxwxC array resized to 1 x height x width x C (unchanged if that is its size)."""
-    return images.resize(x[0], height, width)[None]
+def _upsample(x: np.ndarray, size: Size) -> np.ndarray:
+    """A 1xhxwxC array resized to 1 x size x C (unchanged if that is its size)."""
+    return images.resize(x[0], *size)[None]
 
 
-def _to_image(preprocessed: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
-    """A 1xHxWx3 preprocessed array as an 8-bit RGB image."""
-    return images.to_uint8(vgg.unprocess(preprocessed[0], mean_pixel))
+def check_settings(settings: Settings, style_count: int) -> None:
+    """ValueError naming the first setting that stylize() cannot use."""
+    if settings.iterations < 1:
+        raise ValueError(f"iterations must be at least 1, got {settings.iterations}")
+    if settings.scales < 1:
+        raise ValueError(f"scales must be at least 1, got {settings.scales}")
+    for name, allowed in (
+        ("precision", options.PRECISIONS),
+        ("optimizer", options.OPTIMIZERS),
+        ("pooling", vgg.POOLINGS),
+    ):
+        value = getattr(settings, name)
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {', '.join(allowed)}, got '{value}'")
+    if not 0 <= settings.initial_noiseblend <= 1:
+        raise ValueError(f"initial_noiseblend must be in [0, 1], got {settings.initial_noiseblend}")
+    options.normalize_blend(settings.style_blend_weights, style_count)
+
+
+class _Best:
+    """The best image of one size so far (lowest loss) among the candidates offered."""
+
+    def __init__(self) -> None:
+        self.image: np.ndarray | None = None
+        self.loss = float("inf")
+
+    def offer(self, image: np.ndarray, loss: float) -> None:
+        """Keep image if its loss is the lowest so far."""
+        if loss < self.loss:
+            self.image, self.loss = image, loss
+
+
+class _Run:
+    """One stylize() call: the problem at each size, the iteration count, the best image."""
+
+    def __init__(
+        self,
+        network: vgg.Network,
+        content: np.ndarray,
+        styles: list[np.ndarray],
+        settings: Settings,
+        style_cache: dict | None,
+    ):
+        self.settings, self.content, self.styles = settings, content, styles
+        self.style_cache = {} if style_cache is None else style_cache
+        content_layers, style_layers = options.layer_weights(settings)
+        self.objective = Objective(content_layers, style_layers, settings.pooling)
+        vgg.check_layers(network, list(self.objective.layers))
+        self.mean = network.mean_pixel
+        # The network's convolutions run in the run's precision (weights cast once, here).
+        self.net = {
+            name: (tf.constant(k, settings.precision), tf.constant(b, settings.precision))
+            for name, (k, b) in network.weights.items()
+        }
+        self.output_size = Size(*content.shape[:2])
+        self.sizes = scale_sizes(self.output_size, settings.scales)
+        self.counts = split_iterations(settings.iterations, len(self.sizes))
+        self.targets = functools.cache(self._targets)  # each size's targets are computed once
+        self.iteration, self.leftover = 0, 0
+        self.best, self.start = _Best(), None
+
+    def _features(self, image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
+        """The network's features of an RGB image at the given layers."""
+        x = tf.constant(vgg.preprocess(image, self.mean)[None])
+        return vgg.extract(self.net, x, tuple(layers), self.settings.pooling)
+
+    def _style_grams(self, style: np.ndarray) -> dict[str, tf.Tensor]:
+        """A style image's grams, from the cache when an earlier call computed them."""
+        style_layers = self.objective.style_layers
+        # The key holds everything the grams depend on besides the network.
+        digest = hashlib.sha1(style.tobytes()).hexdigest()
+        key = (digest, style.shape, tuple(style_layers), self.settings.pooling)
+        key += (self.settings.precision,)
+        if key not in self.style_cache:
+            features = self._features(style, style_layers)
+            self.style_cache[key] = {name: gram(features[name]) for name in style_layers}
+        return self.style_cache[key]
+
+    def _targets(self, size: Size) -> Targets:
+        """The targets at one size: the content resized to it, the styles scaled alike."""
+        factor = size.width / self.content.shape[1]
+        styles = [
+            images.resize(s, max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
+            for s in self.styles
+        ]
+        content = self._features(images.resize(self.content, *size), self.objective.content_layers)
+        settings = self.settings
+        return Targets(
+            content={k: tf.cast(f, tf.float32) for k, f in content.items()},
+            styles=tuple(self._style_grams(style) for style in styles),
+            blend=tf.constant(options.normalize_blend(settings.style_blend_weights, len(styles))),
+            content_weight=tf.constant(settings.content_weight, tf.float32),
+            style_weight=tf.constant(settings.style_weight, tf.float32),
+            tv_weight=tf.constant(settings.tv_weight, tf.float32),
+        )
+
+    def start_at(self, size: Size, initial: np.ndarray | None) -> np.ndarray:
+        """The starting image at a size: noise, or initial blended with noise."""
+        settings = self.settings
+        noise = np.random.default_rng(settings.seed).standard_normal((1, *size, 3)) * NOISE_SCALE
+        if initial is None:
+            return noise.astype(np.float32)
+        image = vgg.preprocess(images.resize(initial, *size), self.mean)[None]
+        blend = settings.initial_noiseblend
+        return ((1 - blend) * image + blend * noise).astype(np.float32)
+
+    def optimiser(self, start: np.ndarray, size: Size) -> Adam | LBFGS:
+        """A fresh optimiser at a size, from start."""
+        settings = self.settings
+        if settings.optimizer == "lbfgs":
+            return LBFGS(self.objective, start, self.net, self.targets(size))
+        adam = AdamSettings(
+            *(
+                tf.constant(value, tf.float32)
+                for value in (
+                    settings.learning_rate,
+                    settings.beta1,
+                    settings.beta2,
+                    settings.epsilon,
+                )
+            )
+        )
+        return Adam(self.objective, start, self.net, self.targets(size), adam)
+
+    def picture(self, x: np.ndarray | None) -> np.ndarray | None:
+        """A preprocessed 1xhxwx3 array as an 8-bit RGB image at the output size."""
+        if x is None:
+            return None
+        return images.to_uint8(vgg.unprocess(_upsample(x, self.output_size)[0], self.mean))
+
+    def first_losses(self, initial: np.ndarray | None) -> Losses | None:
+        """With several sizes, the losses of the starting image at the output size."""
+        if len(self.sizes) == 1:
+            return None
+        start = tf.constant(self.start_at(self.output_size, initial))
+        return _losses(self.objective.terms(start, self.net, self.targets(self.output_size)))
+
+    def iterations(
+        self, initial: np.ndarray | None, stop: Callable[[], bool] | None
+    ) -> Iterator[Progress]:
+        """Every iteration of the run, size after size, coarsest first."""
+        first = self.first_losses(initial)
+        for index, (size, count) in enumerate(zip(self.sizes, self.counts, strict=True)):
+            count += self.leftover  # the iterations a coarser size did not use (L-BFGS stalled)
+            if count == 0:
+                continue
+            # Coarse to fine: a size starts from the last image of the previous one, upsampled,
+            # with a fresh optimiser (carrying Adam's moments over measured no better).
+            if self.start is None:
+                self.start = self.start_at(size, initial)
+            else:
+                self.start = _upsample(self.start, size)
+            last = index == len(self.sizes) - 1
+            yield from self.at_size(size, count, last, first, stop)
+            if self.start is None:  # the run ended
+                return
+
+    def at_size(
+        self, size: Size, count: int, last: bool, first: Losses | None, stop: Callable | None
+    ) -> Iterator[Progress]:
+        """The iterations at one size; self.start becomes the image the next size starts from,
+        or None when the run ended here."""
+        start, settings = self.start, self.settings
+        optimiser = self.optimiser(start, size)
+        # Departure from the paper, for never losing a run: the starting image is the first
+        # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
+        # or breaks down still has an image to give back. Each size has its own best (losses
+        # at different sizes do not compare); the output is the best at the output size.
+        self.best = _Best()
+        for k in range(1, count + 1):
+            losses, stalled = optimiser.step()
+            self.iteration += 1
+            i = self.iteration
+            if not np.isfinite(losses.total):
+                raise NonFiniteLoss(i, self.picture(self.best.image))
+            if k == 1:
+                self.best.offer(start, losses.total)
+            final = i == settings.iterations or (stop is not None and stop()) or (stalled and last)
+            ends = final or stalled or k == count  # this size's last iteration
+            every = settings.checkpoint_iterations
+            checkpoint = bool(every) and i % every == 0
+            if ends or checkpoint:
+                image, loss = optimiser.current()
+                self.best.offer(image, loss)
+                self.start = image  # the next size starts from the last image
+            shown, at = (first, self.output_size) if i == 1 and first else (losses, size)
+            picture = self.picture(self.best.image) if final or checkpoint else None
+            yield Progress(i, settings.iterations, shown, picture, final, at)
+            if final:
+                self.start = None
+                return
+            if ends:
+                self.leftover = count - k
+                return
 
 
 def stylize(
     network: vgg.Network,
     content: np.ndarray,
     styles: list[np.ndarray],
-    iterations: int = ITERATIONS,
-    content_weight: float = CONTENT_WEIGHT,
-    style_weight: float = STYLE_WEIGHT,
-    style_blend_weights: list[float] | None = None,
-    tv_weight: float = TV_WEIGHT,
-    learning_rate: float = LEARNING_RATE,
+    settings: Settings = DEFAULTS,
+    *,
     initial: np.ndarray | None = None,
-    checkpoint_iterations: int | None = None,
-    seed: int | None = None,
     stop: Callable[[], bool] | None = None,
     style_cache: dict | None = None,
-    precision: str = PRECISION,
-    *,
-    optimizer: str = OPTIMIZER,
-    beta1: float = BETA1,
-    beta2: float = BETA2,
-    epsilon: float = EPSILON,
-    pooling: str = POOLING,
-    content_layers: dict[str, float] | None = None,
-    style_layers: dict[str, float] | None = None,
-    initial_noiseblend: float = INITIAL_NOISEBLEND,
-    scales: int = SCALES,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
-    style_cache, if given, keeps the style grams between calls that use the same network (the
-    caller keeps one per network), so a batch computes each style image's targets once.
+    content, styles and initial are RGB arrays (0-255) at the sizes to use. stop() is asked at
+    each iteration whether to end there. style_cache, if given, keeps the style grams between
+    calls that use the same network (the caller keeps one per network), so a batch computes
+    each style image's targets once.
     """
-    if iterations < 1:
-        raise ValueError(f"iterations must be at least 1, got {iterations}")
-    if scales < 1:
-        raise ValueError(f"scales must be at least 1, got {scales}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer '{optimizer}'; choose from {', '.join(OPTIMIZERS)}")
-    if pooling not in vgg.POOLINGS:
-        raise ValueError(f"unknown pooling '{pooling}'; choose from {', '.join(vgg.POOLINGS)}")
-    if not 0 <= initial_noiseblend <= 1:
-        raise ValueError(f"initial_noiseblend must be in [0, 1], got {initial_noiseblend}")
-    blend = normalize_blend(style_blend_weights, len(styles))
-    content_layers = CONTENT_LAYERS if content_layers is None else content_layers
-    style_layers = STYLE_LAYERS if style_layers is None else style_layers
-    objective = _Objective(content_layers, style_layers, pooling)
-    vgg.check_layers(network, list(objective.layers))
-    mean = network.mean_pixel
-
-    def features(image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
-        x = tf.constant(vgg.preprocess(image, mean)[None])
-        return vgg.extract(net, x, tuple(layers), pooling)
-
-    def style_grams(style: np.ndarray) -> dict[str, tf.Tensor]:
-        # The key holds everything the grams depend on besides the network.
-        key = (
-            hashlib.sha1(style.tobytes()).hexdigest(),
-            style.shape,
-            tuple(style_layers),
-            pooling,
-            precision,
-        )
-        cache = {} if style_cache is None else style_cache
-        if key not in cache:
-            style_features = features(style, style_layers)
-            cache[key] = {name: gram(style_features[name]) for name in style_layers}
-        return cache[key]
-
-    def targets_at(height: int, width: int) -> dict:
-        # Targets are computed once per size, before that size's iterations.
-        factor = width / content.shape[1]
-        scaled = [
-            images.resize(s, max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
-            for s in styles
-        ]
-        return {
-            "content": {
-                k: tf.cast(f, tf.float32)
-                for k, f in features(images.resize(content, height, width), content_layers).items()
-            },
-            "styles": [style_grams(style) for style in scaled],
-            "blend": tf.constant(blend, tf.float32),
-            "coefficients": tf.constant([content_weight, style_weight, tv_weight], tf.float32),
-        }
-
-    def start_at(height: int, width: int) -> np.ndarray:
-        shape = (1, height, width, 3)
-        noise = np.random.default_rng(seed).standard_normal(shape) * NOISE_SCALE
-        if initial is None:
-            return noise
-        # initial_noiseblend R: (1 - R) * the image + R * the SPEC's noise
-        image = vgg.preprocess(images.resize(initial, height, width), mean)[None]
-        return (1 - initial_noiseblend) * image + initial_noiseblend * noise
-
-    output_size = content.shape[:2]
-    sizes = scale_sizes(*output_size, scales)
-    counts = split_iterations(iterations, len(sizes))
-    hyper = tf.constant([learning_rate, beta1, beta2, epsilon], tf.float32)
-
-    def picture(x: np.ndarray) -> np.ndarray:
-        # Images of a coarser size are shown upsampled to the output size.
-        return _to_image(_upsample(x, *output_size), mean)
-
-    targets_of = functools.cache(targets_at)  # each size's targets are computed once
-    i, start, leftover, best = 0, None, 0, None
+    check_settings(settings, len(styles))
+    run = _Run(network, content, styles, settings, style_cache)
+    del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
-        # The network's convolutions run in precision (weights cast once, here; the functions
-        # above use net only when called).
-        net = {
-            name: (tf.constant(k, precision), tf.constant(b, precision))
-            for name, (k, b) in network.weights.items()
-        }
-        del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
-
-        # With several sizes, the first losses reported are still the SPEC's: those of the starting
-        # image at the output size (one extra forward pass). Later ones are their size's own.
-        first = None
-        if len(sizes) > 1:
-            full = tf.constant(start_at(*output_size).astype(np.float32))
-            first = _losses(objective.terms(full, net, targets_of(*output_size)))
-
-        for (height, width), count in zip(sizes, counts, strict=True):
-            count += leftover  # the iterations a coarser size did not use (L-BFGS stalled)
-            if count == 0:
-                continue
-            targets = targets_of(height, width)
-            # Coarse to fine: a size starts from the last image of the previous one, upsampled,
-            # with a fresh optimiser (carrying Adam's moments over measured no better).
-            start = start_at(height, width) if start is None else _upsample(start, height, width)
-            start = start.astype(np.float32, copy=False)
-            if optimizer == "adam":
-                steps = _adam_steps(objective, start, net, targets, hyper)  # a trace per size
-            else:
-                steps = _lbfgs_steps(objective, start, net, targets)
-            size, last = (height, width), (height, width) == sizes[-1]
-
-            # Departure from the SPEC, for never losing a run: the starting image is the first
-            # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
-            # or breaks down still has an image to give back. Each size has its own best (losses
-            # at different sizes do not compare); the output is the best at the output size.
-            best, best_loss = None, float("inf")
-            with contextlib.closing(steps):
-                for k, (losses, after, stalled) in enumerate(steps, start=1):
-                    i += 1
-                    if not np.isfinite(losses.total):
-                        raise NonFiniteLoss(i, None if best is None else picture(best))
-                    if k == 1 and losses.total < best_loss:
-                        best, best_loss = start, losses.total
-                    stopping = stop is not None and stop()
-                    final = i == iterations or stopping or (stalled and last)
-                    ends = final or stalled or k == count  # this size's last iteration
-                    checkpoint = bool(checkpoint_iterations) and i % checkpoint_iterations == 0
-                    if ends or checkpoint:
-                        image, current = after()
-                        if current < best_loss:
-                            best, best_loss = image, current
-                        start = image  # the next size starts from the last image
-                    shown, at = (first, output_size) if i == 1 and first else (losses, size)
-                    if final or checkpoint:
-                        yield Progress(i, iterations, shown, picture(best), final, at)
-                    else:
-                        yield Progress(i, iterations, shown, size=at)
-                    if final:
-                        return
-                    if ends:
-                        leftover = count - k
-                        break
+        yield from run.iterations(initial, stop)
     except tf.errors.ResourceExhaustedError:
         # TensorFlow could not allocate: end like a broken-down run, keeping the best image
         # (at a size's first step, the one it started from: the previous size's last).
-        kept = start if best is None else best
+        kept = run.start if run.best.image is None else run.best.image
         raise RunFailed(
-            f"out of memory after {i} iterations; try a smaller --width or --precision bfloat16",
-            None if kept is None else picture(kept),
+            f"out of memory after {run.iteration} iterations; try a smaller --width or"
+            " --precision bfloat16",
+            run.picture(kept),
         ) from None

@@ -41,10 +41,8 @@ CONFIGS = {
 SIZES = ("256x192", "512x384", "1024x768")
 ITERATIONS = 10  # per timed run: WARMUP, then the median of the rest
 WARMUP = 3
-SHARED = Path("/work/shared/images")
 CONTENT = ROOT / "examples" / "1-content.jpg"
-STYLE = SHARED / "starry_night.jpg" if (SHARED / "starry_night.jpg").is_file() else None
-STYLE = STYLE or ROOT / "examples" / "1-style.jpg"
+STYLE = ROOT / "examples" / "1-style.jpg"
 
 # Runs the CLI, then prints the process's peak resident memory (VmHWM) to stdout. Read in
 # the process itself: a child's ru_maxrss on Linux can include its parent's memory.
@@ -129,10 +127,10 @@ def conv_shapes(width: int, height: int, deepest: str) -> list[tuple[int, int, i
 
 def iteration_flops(width: int, height: int) -> float:
     """Convolution FLOPs of one iteration: forward plus the input-gradient backward."""
-    import stylize
+    import settings
     import vgg
 
-    layers = [*stylize.CONTENT_LAYERS, *stylize.STYLE_LAYERS]
+    layers = [*settings.CONTENT_LAYERS, *settings.STYLE_LAYERS]
     deepest = max(layers, key=vgg.LAYERS.index)
     forward = sum(
         2 * h * w * cin * cout * 9 for h, w, cin, cout in conv_shapes(width, height, deepest)
@@ -278,10 +276,12 @@ def bench(args: argparse.Namespace, folder: Path) -> None:
 
 def at_output_size(iterations: int, height: int, width: int, options: list[str]) -> int:
     """How many of iterations a configuration runs at the output size (the last ones)."""
+    import settings
     import stylize
+    from images import Size
 
     scales = int(options[options.index("--scales") + 1]) if "--scales" in options else None
-    count = len(stylize.scale_sizes(height, width, scales or stylize.SCALES))
+    count = len(stylize.scale_sizes(Size(height, width), scales or settings.DEFAULTS.scales))
     return stylize.split_iterations(iterations, count)[-1]
 
 

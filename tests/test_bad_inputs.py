@@ -22,8 +22,12 @@ from fake_vgg import write_vgg_mat
 from PIL import Image
 from test_images import png_bytes
 
+import images
+import inputs
+import memory
 import neural_style
 import stylize
+from images import Size
 
 
 @pytest.fixture
@@ -177,7 +181,7 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
         "memory", "--width",
     )  # fmt: skip
     # A machine with 2 GB free: the suggested width is the largest the estimate lets through.
-    monkeypatch.setattr(neural_style, "available_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(memory, "available", lambda on_gpu: 2 * 2**30)
     error = fails_cleanly(
         argv(files, network_path, "--width", "4000", "--styles", str(files["style"]),
              str(files["style2"]), "--style-scales", "1", "2"),
@@ -187,9 +191,9 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
     assert 100 < width < 4000
 
     def needed(w: int) -> int:
-        output = neural_style.fit_width((32, 24), w)
-        styles = neural_style.style_sizes([(20, 20), (12, 10)], [1, 2], w)
-        return neural_style.memory_needed(output, styles)
+        output = images.fit_width(Size(24, 32), w)
+        styles = inputs.style_sizes([Size(20, 20), Size(10, 12)], (1, 2), w)
+        return memory.needed(output, styles)
 
     assert needed(width) <= 2 * 2**30 < needed(width + 1)
     # Styles scaled up far: the message says so.
@@ -198,10 +202,10 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
         "32x24 output with styles resized to 9600x9600", "--width",
     )  # fmt: skip
     # The bound is on what is left: the process's own memory counts as available.
-    monkeypatch.setattr(neural_style, "available_memory", lambda: 10 * 2**20)
+    monkeypatch.setattr(memory, "available", lambda on_gpu: 10 * 2**20)
     fails_cleanly(argv(files, network_path), tmp_path, capsys, 1, "32x24", "does not fit")
     # Small output, but a large file to read (header only: it is never decoded).
-    monkeypatch.setattr(neural_style, "available_memory", lambda: 2 * 2**30)
+    monkeypatch.setattr(memory, "available", lambda on_gpu: 2 * 2**30)
     large = tmp_path / "in" / "large.png"
     large.write_bytes(png_bytes(8000, 6000, data=zlib.compress(b"\x00" * 16)))
     fails_cleanly(
@@ -212,7 +216,7 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
 
 
 def test_available_memory_is_plausible():
-    available = neural_style.available_memory()
+    available = memory.available(on_gpu=False)
     assert available is None or 2**20 < available < 2**50
 
 
@@ -249,7 +253,7 @@ def bad_networks(folder: Path) -> dict[str, tuple[Path, str]]:
 def test_unusable_network(files, tmp_path, capsys, monkeypatch, kind, cache):
     path, what = bad_networks(tmp_path / "in")[kind]
     steps = []
-    monkeypatch.setattr(stylize._Objective, "adam_step", lambda *a: steps.append(1))
+    monkeypatch.setattr(stylize.Objective, "adam_step", lambda *a: steps.append(1))
     fails_cleanly(argv(files, path, *cache), tmp_path, capsys, 1, path.name, what)
     assert not steps  # found before the optimisation
 
@@ -282,16 +286,20 @@ def test_tensorflow_out_of_memory_keeps_the_best_image(
     """TensorFlow failing to allocate mid-run: one error line, exit 1, the best image kept."""
     import tensorflow as tf
 
-    adam_steps, sizes = stylize._adam_steps, []
+    real_init, real_step, at = stylize.Adam.__init__, stylize.Adam.step, [0, 0]  # size, step
 
-    def failing(*args):
-        sizes.append(1)
-        for k, item in enumerate(adam_steps(*args)):
-            if (len(sizes), k) == fails_at:
-                raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
-            yield item
+    def init(self, *args):
+        at[:] = [at[0] + 1, 0]
+        real_init(self, *args)
 
-    monkeypatch.setattr(stylize, "_adam_steps", failing)
+    def failing(self):
+        if tuple(at) == fails_at:
+            raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+        at[1] += 1
+        return real_step(self)
+
+    monkeypatch.setattr(stylize.Adam, "__init__", init)
+    monkeypatch.setattr(stylize.Adam, "step", failing)
     args = argv(files, network_path, "--iterations", "4", "--scales", scales)
     assert neural_style.main([*args, "--width", str(width)]) == 1
     err = capsys.readouterr().err
@@ -398,9 +406,9 @@ def test_styles_much_larger_and_smaller(files, network_path, monkeypatch):
     shapes = []
     real = stylize.stylize
 
-    def spy(network, content, styles, **options):
+    def spy(network, content, styles, *rest, **options):
         shapes.extend(style.shape for style in styles)
-        return real(network, content, styles, **options)
+        return real(network, content, styles, *rest, **options)
 
     monkeypatch.setattr(stylize, "stylize", spy)
     args = argv(files, network_path, "--styles", str(big), str(tiny), "--style-scales", "1", "0.5")

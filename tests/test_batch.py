@@ -17,6 +17,7 @@ from PIL import Image
 
 import batch
 import neural_style
+import settings
 import stylize
 
 
@@ -94,28 +95,30 @@ def test_a_network_that_cannot_load_ends_the_batch(inputs, tmp_path, capsys):
     assert err.count("\n") == 1 and err.startswith("error: ") and "bad.mat" in err
 
 
-def test_job_namespace_overrides_the_command_line():
-    parser = neural_style.build_parser()
-    base = parser.parse_args(["--batch", "b.csv", "--width", "64", "--style-weight", "3"])
-    job = batch.job_namespace(parser, base, {"width": "128", "styles": "a.jpg; b.jpg"})
-    assert (job.width, job.style_weight, job.styles) == (128, 3.0, ["a.jpg", "b.jpg"])
+def test_job_settings_override_the_command_line():
+    parser = settings.build_parser()
+    base = settings.from_namespace(
+        parser.parse_args(["--batch", "b.csv", "--width", "64", "--style-weight", "3"])
+    )
+    job = batch.job_settings(parser, base, {"width": "128", "styles": "a.jpg; b.jpg"})
+    assert (job.width, job.style_weight, job.styles) == (128, 3.0, ("a.jpg", "b.jpg"))
     assert base.width == 64 and base.styles is None
-    with pytest.raises(neural_style.UsageError, match="--iterations"):
-        batch.job_namespace(parser, base, {"iterations": "0"})
+    with pytest.raises(settings.UsageError, match="--iterations"):
+        batch.job_settings(parser, base, {"iterations": "0"})
     # Flags: true sets, false goes back to the default even if the command line set it.
-    flagged = parser.parse_args(["--batch", "b.csv", "--no-memory-check"])
+    flagged = settings.from_namespace(parser.parse_args(["--batch", "b.csv", "--no-memory-check"]))
     for value, expected in (("true", True), ("no", False), (True, True), (False, False)):
         for start in (base, flagged):
-            job = batch.job_namespace(parser, start, {"no_memory_check": value})
+            job = batch.job_settings(parser, start, {"no_memory_check": value})
             assert job.no_memory_check is expected
-    with pytest.raises(neural_style.UsageError, match="true or false, got 'maybe'"):
-        batch.job_namespace(parser, base, {"no_memory_check": "maybe"})
+    with pytest.raises(settings.UsageError, match="true or false, got 'maybe'"):
+        batch.job_settings(parser, base, {"no_memory_check": "maybe"})
 
 
 def test_read_rows_takes_a_spreadsheet_csv(tmp_path):
     manifest = tmp_path / "jobs.csv"
     manifest.write_bytes(b"\xef\xbb\xbfcontent,styles,Style-Weight\r\nc.png,a.jpg;b.jpg,7\r\n")
-    rows = batch.read_rows(str(manifest), neural_style.build_parser())
+    rows = batch.read_rows(str(manifest), settings.build_parser())
     assert rows == [{"content": "c.png", "styles": "a.jpg;b.jpg", "style_weight": "7"}]
 
 

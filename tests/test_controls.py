@@ -7,13 +7,15 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cli_args, smooth_image, spec_losses
+from conftest import cli_args, run_stylize, smooth_image, spec_losses
 
 import colors
 import images
 import neural_style
+import settings
 import stylize
 import vgg
+from inputs import load_inputs
 
 CONTENT = smooth_image(24, 32, 1)
 STYLES = [smooth_image(40, 40, 2)]
@@ -27,15 +29,15 @@ def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
 
 
 def test_default_weights_are_the_specs():
-    assert stylize.content_layer_weights() == stylize.CONTENT_LAYERS == {"relu4_2": 1.0}
-    assert stylize.style_layer_weights() == stylize.STYLE_LAYERS
-    assert all(w == 1.0 for w in stylize.STYLE_LAYERS.values())
+    assert settings.content_layer_weights() == settings.CONTENT_LAYERS == {"relu4_2": 1.0}
+    assert settings.style_layer_weights() == settings.STYLE_LAYERS
+    assert all(w == 1.0 for w in settings.STYLE_LAYERS.values())
 
 
 def test_content_blend():
-    assert stylize.content_layer_weights(0.0) == {"relu5_2": 1.0}
-    assert stylize.content_layer_weights(0.25) == {"relu4_2": 0.25, "relu5_2": 0.75}
-    assert stylize.content_layer_weights(0.5, ["relu5_1", "conv3_1"]) == {
+    assert settings.content_layer_weights(0.0) == {"relu5_2": 1.0}
+    assert settings.content_layer_weights(0.25) == {"relu4_2": 0.25, "relu5_2": 0.75}
+    assert settings.content_layer_weights(0.5, ["relu5_1", "conv3_1"]) == {
         "conv3_1": 0.5,
         "relu5_1": 0.5,
     }
@@ -43,31 +45,31 @@ def test_content_blend():
 
 def test_style_layer_weight_exponent():
     # E = 2: raw weights 1, 2, 4, 8, 16 (sum 31), scaled to average 1.
-    weights = stylize.style_layer_weights(2.0)
-    assert list(weights) == list(stylize.STYLE_LAYERS)
+    weights = settings.style_layer_weights(2.0)
+    assert list(weights) == list(settings.STYLE_LAYERS)
     np.testing.assert_allclose(list(weights.values()), [5 / 31 * 2**k for k in range(5)])
     # Explicit layers are taken in network order, whatever order they are given in.
-    assert stylize.style_layer_weights(0.5, ["pool3", "relu1_2"]) == pytest.approx(
+    assert settings.style_layer_weights(0.5, ["pool3", "relu1_2"]) == pytest.approx(
         {"relu1_2": 2 / 1.5, "pool3": 1 / 1.5}
     )
 
 
 def test_bad_layer_names():
     with pytest.raises(ValueError, match="unknown layer 'relu9_9'; valid layers: conv1_1 relu1_1"):
-        stylize.style_layer_weights(1.0, ["relu1_1", "relu9_9"])
+        settings.style_layer_weights(1.0, ["relu1_1", "relu9_9"])
     with pytest.raises(ValueError, match="names a layer twice"):
-        stylize.content_layer_weights(1.0, ["relu4_2", "relu4_2"])
+        settings.content_layer_weights(1.0, ["relu4_2", "relu4_2"])
 
 
 @pytest.mark.parametrize(
     ("extra", "content_layers", "style_layers", "pooling"),
     [
-        ([], {"relu4_2": 1.0}, stylize.STYLE_LAYERS, "max"),  # the SPEC's losses, unchanged
-        (["--content-weight-blend", "0"], {"relu5_2": 1.0}, stylize.STYLE_LAYERS, "max"),
+        ([], {"relu4_2": 1.0}, settings.STYLE_LAYERS, "max"),  # the SPEC's losses, unchanged
+        (["--content-weight-blend", "0"], {"relu5_2": 1.0}, settings.STYLE_LAYERS, "max"),
         (
             ["--content-weight-blend", "0.25", "--style-layer-weight-exp", "2"],
             {"relu4_2": 0.25, "relu5_2": 0.75},
-            {n: 5 / 31 * 2**k for k, n in enumerate(stylize.STYLE_LAYERS)},
+            {n: 5 / 31 * 2**k for k, n in enumerate(settings.STYLE_LAYERS)},
             "max",
         ),
         (
@@ -76,7 +78,7 @@ def test_bad_layer_names():
             {"relu2_2": 1.0, "pool3": 1.0},
             "max",
         ),
-        (["--pooling", "avg"], {"relu4_2": 1.0}, stylize.STYLE_LAYERS, "avg"),
+        (["--pooling", "avg"], {"relu4_2": 1.0}, settings.STYLE_LAYERS, "avg"),
     ],
 )
 def test_layer_options_give_the_formulas(
@@ -118,7 +120,7 @@ def test_avg_pooling_averages():
 
 
 def run(network, **options) -> list[stylize.Progress]:
-    return list(stylize.stylize(network, CONTENT, STYLES, **{"seed": 0, **options}))
+    return list(run_stylize(network, CONTENT, STYLES, **{"seed": 0, **options}))
 
 
 def test_lbfgs_lowers_the_loss_with_checkpoints_and_the_best_image(network):
@@ -146,7 +148,7 @@ def test_lbfgs_that_cannot_move_ends_with_the_start(network):
     # From the content itself with only a content loss, the loss is 0 and so is the gradient:
     # L-BFGS stops at once, and the run ends after one iteration that made no move.
     steps = list(
-        stylize.stylize(
+        run_stylize(
             network, CONTENT, STYLES, iterations=10, optimizer="lbfgs", initial=CONTENT,
             style_weight=0.0, tv_weight=0.0,
         )
@@ -199,16 +201,16 @@ class Rosenbrock:
 def test_lbfgs_finds_rosenbrocks_minimum():
     """The classic test of a quasi-Newton method: the curved valley from (-1.2, 1) to (1, 1)."""
     start = np.array([-1.2, 1.0], np.float32).reshape(1, 1, 1, 2)
-    steps = stylize._lbfgs_steps(Rosenbrock(), start, {}, {})
-    totals, last = [], None
-    for losses, after, stalled in steps:
+    lbfgs = stylize.LBFGS(Rosenbrock(), start, {}, {})
+    totals = []
+    while True:
+        losses, stalled = lbfgs.step()
         totals.append(losses.total)
-        last = after
         if losses.total < 1e-8 or stalled or len(totals) == 200:
             break
     assert len(totals) < 100 and totals[-1] < 1e-6, (len(totals), totals[-1])
     assert all(b <= a for a, b in zip(totals, totals[1:], strict=False))
-    np.testing.assert_allclose(last()[0].ravel(), [1, 1], atol=1e-3)
+    np.testing.assert_allclose(lbfgs.current()[0].ravel(), [1, 1], atol=1e-3)
 
 
 def test_adam_betas_and_epsilon_are_used(network):
@@ -237,15 +239,19 @@ def test_noise_blend_definition(network):
 
 
 def test_init_content_and_style(inputs, network_path, tmp_path):
-    parser = neural_style.build_parser()
-    options = parser.parse_args(args(inputs, network_path, tmp_path, "--init", "content"))
-    content, styles, initial = neural_style.load_inputs(options)
+    parser = settings.build_parser()
+    options = settings.from_namespace(
+        parser.parse_args(args(inputs, network_path, tmp_path, "--init", "content"))
+    )
+    content, styles, initial = load_inputs(options)
     np.testing.assert_array_equal(initial, content)
-    options = parser.parse_args(args(inputs, network_path, tmp_path, "--init", "style"))
-    content, styles, initial = neural_style.load_inputs(options)
+    options = settings.from_namespace(
+        parser.parse_args(args(inputs, network_path, tmp_path, "--init", "style"))
+    )
+    content, styles, initial = load_inputs(options)
     np.testing.assert_array_equal(initial, images.resize(styles[0], 24, 32))
-    options = parser.parse_args(args(inputs, network_path, tmp_path))
-    assert neural_style.load_inputs(options)[2] is None
+    options = settings.from_namespace(parser.parse_args(args(inputs, network_path, tmp_path)))
+    assert load_inputs(options)[2] is None
 
 
 def test_init_content_starts_with_no_content_loss(inputs, network_path, tmp_path, capsys):
@@ -315,10 +321,10 @@ def test_histogram_matching_gives_the_contents_mean_and_covariance():
 
 
 def test_histogram_and_luminance_through_the_cli(inputs, network_path, tmp_path):
-    parser = neural_style.build_parser()
+    parser = settings.build_parser()
     histogram = [*args(inputs, network_path, tmp_path), "--preserve-colors", "histogram"]
-    options = parser.parse_args(histogram)
-    content, styles, _ = neural_style.load_inputs(options)
+    options = settings.from_namespace(parser.parse_args(histogram))
+    content, styles, _ = load_inputs(options)
     np.testing.assert_allclose(
         styles[0].reshape(-1, 3).mean(axis=0), content.reshape(-1, 3).mean(axis=0), atol=3
     )

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageFile
 
 import images
+from images import Size
 
 
 def save(tmp_path, name, image, **options):
@@ -29,7 +30,7 @@ def test_supported_extensions_are_writable(tmp_path):
     for extension in images.SUPPORTED_EXTENSIONS:
         path = str(tmp_path / f"out{extension}")
         images.write_image(path, np.full((4, 5, 3), 128, np.float32))
-        assert images.image_size(path) == (5, 4)
+        assert images.image_size(path) == Size(height=4, width=5)
 
 
 def test_rgb_png_exact(tmp_path):
@@ -123,7 +124,7 @@ def test_exif_orientation(tmp_path, name):
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise to display
     path = save(tmp_path, name, image, exif=exif, quality=95)
-    assert images.image_size(path) == (20, 40)
+    assert images.image_size(path) == Size(height=40, width=20)
     array = images.read_image(path)
     check_rgb(array, 40, 20)
     assert array[5, 10, 0] > 200  # the white band is now at the top
@@ -134,14 +135,16 @@ def test_sixteen_bit_grey_rotated(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 8
     path = save(tmp_path, "g.png", Image.fromarray(np.full((2, 3), 65535, np.uint16)), exif=exif)
-    assert images.image_size(path) == (2, 3)
+    assert images.image_size(path) == Size(height=3, width=2)
     array = images.read_image(path)
     check_rgb(array, 3, 2)
     assert np.all(array == 255)
 
 
 def test_image_size_plain(tmp_path):
-    assert images.image_size(save(tmp_path, "a.png", Image.new("RGB", (9, 4)))) == (9, 4)
+    assert images.image_size(save(tmp_path, "a.png", Image.new("RGB", (9, 4)))) == Size(
+        height=4, width=9
+    )
 
 
 def test_unreadable_inputs(tmp_path):
@@ -307,4 +310,4 @@ def test_failed_write_leaves_old_file(tmp_path, monkeypatch):
 def test_write_creates_folders(tmp_path):
     path = tmp_path / "a" / "b" / "out.bmp"
     images.write_image(str(path), np.zeros((3, 4, 3), np.float32))
-    assert images.image_size(str(path)) == (4, 3)
+    assert images.image_size(str(path)) == Size(height=3, width=4)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import settings
 import stylize
 
 RNG = np.random.default_rng(0)
@@ -95,10 +96,10 @@ def test_tv_loss_by_hand():
 
 
 def test_blend_weights_normalised():
-    assert stylize.normalize_blend(None, 4) == [0.25] * 4
-    assert stylize.normalize_blend([1.0, 3.0], 2) == [0.25, 0.75]
+    assert settings.normalize_blend(None, 4) == [0.25] * 4
+    assert settings.normalize_blend([1.0, 3.0], 2) == [0.25, 0.75]
     for bad in ([0.0, 0.0], [-1.0, 2.0], [float("nan"), 1.0]):
         with pytest.raises(ValueError, match="--style-blend-weights"):
-            stylize.normalize_blend(bad, 2)
+            settings.normalize_blend(bad, 2)
     with pytest.raises(ValueError, match="2 values for 3 styles"):
-        stylize.normalize_blend([1.0, 1.0], 3)
+        settings.normalize_blend([1.0, 1.0], 3)

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import smooth_image
+from conftest import run_stylize, smooth_image
 
 import images
 import stylize
+from images import Size
 
 CONTENT = smooth_image(24, 32, 1)
 STYLES = [smooth_image(40, 40, 2)]
 
 
 def run(network, **options) -> list[stylize.Progress]:
-    return list(stylize.stylize(network, CONTENT, STYLES, seed=0, **options))
+    return list(run_stylize(network, CONTENT, STYLES, seed=0, **options))
 
 
 def test_loss_falls_and_every_iteration_reports(network):
@@ -44,16 +45,16 @@ def test_checkpoints_and_the_best_image_rule(network):
 def test_same_seed_same_image_other_seed_differs(network):
     a = run(network, iterations=3)[-1].image
     b = run(network, iterations=3)[-1].image
-    c = list(stylize.stylize(network, CONTENT, STYLES, iterations=3, seed=1))[-1].image
+    c = list(run_stylize(network, CONTENT, STYLES, iterations=3, seed=1))[-1].image
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
 
 def test_initial_image_is_the_start(network):
     initial = smooth_image(24, 32, 9)
-    first = next(stylize.stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
+    first = next(run_stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
     # With an initial image the first loss is deterministic: two runs agree.
-    again = next(stylize.stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
+    again = next(run_stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
     assert first.losses == again.losses
     assert first.losses != run(network, iterations=1)[0].losses
 
@@ -65,7 +66,7 @@ def test_stop_ends_with_the_best_image(network):
         calls.append(1)
         return len(calls) >= 3
 
-    steps = list(stylize.stylize(network, CONTENT, STYLES, iterations=50, stop=stop))
+    steps = list(run_stylize(network, CONTENT, STYLES, iterations=50, stop=stop))
     assert len(steps) == 3 and steps[-1].final and steps[-1].image is not None
 
 
@@ -93,7 +94,7 @@ def test_style_cache_is_filled_once_and_used(network):
     again = run(network, iterations=1, style_cache=cache)[0].losses
     assert len(cache) == 1 and again == first
     other = [smooth_image(40, 40, 5)]
-    list(stylize.stylize(network, CONTENT, other, iterations=1, style_cache=cache))
+    list(run_stylize(network, CONTENT, other, iterations=1, style_cache=cache))
     assert len(cache) == 2
     # The cached grams are what the loss uses: zeroed grams change the style loss.
     for grams in cache.values():
@@ -118,12 +119,12 @@ def test_unknown_precision(network):
 
 
 def test_scale_sizes_halve_down_to_the_smallest_side():
-    assert stylize.scale_sizes(384, 512, 3) == [(96, 128), (192, 256), (384, 512)]
-    assert stylize.scale_sizes(384, 512, 1) == [(384, 512)]
-    # Rounded halves; a size whose shorter side is under MIN_SIDE is not used.
-    assert stylize.scale_sizes(75, 101, 2) == [(38, 50), (75, 101)]
-    assert stylize.scale_sizes(2 * stylize.MIN_SIDE - 2, 500, 4) == [
-        (2 * stylize.MIN_SIDE - 2, 500)
+    assert stylize.scale_sizes(Size(384, 512), 3) == [(96, 128), (192, 256), (384, 512)]
+    assert stylize.scale_sizes(Size(384, 512), 1) == [(384, 512)]
+    # Rounded halves; a size whose shorter side is under MIN_COARSE_SIDE is not used.
+    assert stylize.scale_sizes(Size(75, 101), 2) == [(38, 50), (75, 101)]
+    assert stylize.scale_sizes(Size(2 * stylize.MIN_COARSE_SIDE - 2, 500), 4) == [
+        (2 * stylize.MIN_COARSE_SIDE - 2, 500)
     ]
 
 
@@ -140,7 +141,7 @@ BIG_STYLE = smooth_image(80, 80, 2)
 
 
 def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
-    steps = list(stylize.stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=9, seed=0, scales=2))
+    steps = list(run_stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=9, seed=0, scales=2))
     coarse = stylize.split_iterations(9, 2)[0]
     assert coarse >= 1
     assert [s.iteration for s in steps] == list(range(1, 10))
@@ -149,12 +150,12 @@ def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
     assert [s.size for s in steps] == [(64, 96)] + [(32, 48)] * (coarse - 1) + [(64, 96)] * (
         9 - coarse
     )
-    single = next(stylize.stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=1, seed=0))
+    single = next(run_stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=1, seed=0))
     assert steps[0].losses.total == pytest.approx(single.losses.total, rel=1e-5)
     assert steps[-1].final and steps[-1].image.shape == (64, 96, 3)
     # The first size is a plain run at half size: noise of that size, targets of that size.
     half = list(
-        stylize.stylize(
+        run_stylize(
             network,
             images.resize(BIG_CONTENT, 32, 48),
             [images.resize(BIG_STYLE, 40, 40)],
@@ -168,7 +169,7 @@ def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
 
 def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
     steps = list(
-        stylize.stylize(
+        run_stylize(
             network, BIG_CONTENT, [BIG_STYLE], iterations=8, seed=0, scales=2,
             checkpoint_iterations=1,
         )

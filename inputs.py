@@ -1,0 +1,110 @@
+"""A run's input images: checked from their headers before any work, then read and resized."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import colors
+import images
+import memory
+from images import Size
+from settings import Settings
+
+MIN_OUTPUT_SIDE = 2  # the total variation loss needs two pixels each way
+
+
+def style_sizes(sizes: list[Size], scales: tuple[float, ...] | None, width: int) -> list[Size]:
+    """The size each style is resized to for an output width (--style-scales)."""
+    scales = scales or (1.0,) * len(sizes)
+    return [
+        images.fit_width(size, max(1, round(s * width)))
+        for size, s in zip(sizes, scales, strict=True)
+    ]
+
+
+def check_memory(
+    settings: Settings, content: Size, styles: list[Size], on_gpu: bool, initial: Size | None
+) -> None:
+    """ValueError if reading the inputs or the run at the output width would not fit in memory.
+
+    The error names the size and the largest --width that fits.
+    """
+    available = memory.available(on_gpu)
+    if settings.no_memory_check or available is None:
+        return
+
+    def needed(width: int) -> int:
+        scaled = style_sizes(styles, settings.style_scales, width)
+        return memory.needed(images.fit_width(content, width), scaled, on_gpu)
+
+    width = settings.width or content.width
+    need = needed(width)
+    if need > available:
+        low, high = 0, width  # the largest width that fits: needed() grows with the width
+        while low < high:
+            middle = (low + high + 1) // 2
+            low, high = (middle, high) if needed(middle) <= available else (low, middle - 1)
+        what = f"a {images.fit_width(content, width)} output"
+        resized = style_sizes(styles, settings.style_scales, width)
+        if sum(s.width * s.height for s in resized) * memory.MEMORY_PER_STYLE_PIXEL > need / 2:
+            what += f" with styles resized to {', '.join(str(s) for s in resized)}"
+        fits = low >= MIN_OUTPUT_SIDE
+        advice = f"use --width {low} or less" if fits else "even a tiny one does not fit"
+        where = "GPU memory" if on_gpu else "memory"
+        raise ValueError(
+            f"{what} needs about {memory.gigabytes(need)} of {where}, "
+            f"{memory.gigabytes(available)} is available; {advice} (or --no-memory-check to"
+            " try anyway)"
+        )
+    if on_gpu:  # the files are decoded in the host's memory, which this did not look at
+        return
+    largest = max([content, *styles, *([initial] if initial else [])], key=lambda s: s[0] * s[1])
+    reading = memory.reading(largest)
+    if reading > available:
+        raise ValueError(
+            f"reading a {largest} input image needs about {memory.gigabytes(reading)} of "
+            f"memory, {memory.gigabytes(available)} is available; shrink that file first"
+        )
+
+
+def check_inputs(settings: Settings, on_gpu: bool = False) -> None:
+    """ValueError for an input that exists but cannot be used, from the image headers only.
+
+    Runs before any image is decoded or the network loaded: unreadable or oversized images,
+    an output too small, a run too big for the memory.
+    """
+    content = images.image_size(settings.content)
+    styles = [images.image_size(path) for path in settings.styles]
+    initial = images.image_size(settings.initial) if settings.initial else None
+    output = content if settings.width is None else images.fit_width(content, settings.width)
+    if min(output) < MIN_OUTPUT_SIDE:
+        raise ValueError(
+            f"the output would be {output} pixels (content {settings.content} is {content});"
+            f" it must be at least {MIN_OUTPUT_SIDE} pixels each way"
+        )
+    check_memory(settings, content, styles, on_gpu, initial)
+
+
+def load_inputs(settings: Settings) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:
+    """The content, styles and starting image, read and resized as the settings say."""
+    content = images.read_image(settings.content)
+    if settings.width is not None:
+        size = images.fit_width(Size(*content.shape[:2]), settings.width)
+        content = images.resize(content, *size)
+    styles = [images.read_image(path) for path in settings.styles]
+    sizes = style_sizes(
+        [Size(*s.shape[:2]) for s in styles], settings.style_scales, content.shape[1]
+    )
+    styles = [images.resize(s, *size) for s, size in zip(styles, sizes, strict=True)]
+    if settings.preserve_colors == "histogram":
+        styles = [colors.match_colors(style, content) for style in styles]
+    initial = None
+    if settings.initial:
+        initial = images.read_image(settings.initial)
+    elif settings.init == "content":
+        initial = content
+    elif settings.init == "style":
+        initial = styles[0]
+    if initial is not None:
+        initial = images.resize(initial, *content.shape[:2])
+    return content, styles, initial

@@ -1,0 +1,50 @@
+"""Stopping cleanly: SIGINT and SIGTERM end a run between iterations, never mid-write."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM ended the run; status is the exit status (128 + the signal number)."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(f"{message} ({signal.Signals(signum).name})")
+        self.status = 128 + signum
+
+
+class Interrupts:
+    """Catch SIGINT and SIGTERM while in this context, restoring the old handlers on exit.
+
+    Before the optimisation runs (loading) a signal ends the run at once, as nothing is being
+    written then. Once it runs (`running`), a signal only sets a flag that stylize's stop()
+    reads, so the loop ends between iterations and never cuts a file write short. A signal
+    the process was told to ignore (a shell's `command &` ignores SIGINT) stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.running = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is not threading.main_thread():  # Python forbids it
+            return self
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # e.g. a shell's `command &`
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        if not self.running:
+            raise Interrupted(signum, "before the optimisation started; nothing written")
+
+    def stop(self) -> bool:
+        """Whether a signal asked the run to stop (stylize's stop callback)."""
+        return self.signum is not None

@@ -1,0 +1,394 @@
+"""A run's settings: one frozen dataclass whose fields are the command line's options.
+
+Each field's default is the option's default (defined here only); its metadata holds the
+option's help and how to parse it. build_parser() makes the command line from the fields, and
+validate() checks what one option alone cannot. The loss layers and their weights live here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import images
+import vgg
+
+# Loss layers and their per-layer weights at the defaults, in one place.
+CONTENT_LAYERS = {"relu4_2": 1.0}
+STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
+# The pair that --content-weight-blend B weights B and 1 - B.
+CONTENT_BLEND_LAYERS = ("relu4_2", "relu5_2")
+
+PRECISIONS = ("float32", "bfloat16")
+OPTIMIZERS = ("adam", "lbfgs")
+INITS = ("noise", "content", "style")
+COLOR_MODES = ("luminance", "histogram")
+
+
+class UsageError(Exception):
+    """A bad option or path, found before any work starts (exit status 2)."""
+
+
+def _number(
+    kind: type, low: float, low_ok: bool, what: str, high: float = math.inf, high_ok: bool = True
+) -> Callable[[str], float]:
+    """An argparse type: kind, finite, above low (or equal when low_ok), up to high."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'") from None
+        too_low = value < low or (value == low and not low_ok)
+        too_high = value > high or (value == high and not high_ok)
+        if not math.isfinite(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, 0, False, "a whole number >= 1")
+positive_float = _number(float, 0.0, False, "a number > 0")
+weight = _number(float, 0.0, True, "a number >= 0")
+fraction = _number(float, 0.0, True, "a number from 0 to 1", 1.0)
+beta = _number(float, 0.0, True, "a number >= 0 and < 1", 1.0, False)
+natural = _number(int, 0, True, "a whole number >= 0")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """An argparse type: 'K/N' with 0 <= K < N, as (K, N)."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not int(match[1]) < int(match[2]):
+        raise argparse.ArgumentTypeError(f"must be K/N with 0 <= K < N, got '{text}'")
+    return int(match[1]), int(match[2])
+
+
+def option(
+    default: object,
+    help: str,
+    shown: str | None = None,
+    *,
+    batch: bool = True,
+    result: bool = True,
+    **argparse_options: object,
+) -> object:
+    """A Settings field that is a command-line option.
+
+    help is the option's text; shown, the default as --help words it (else the value itself).
+    batch=False: set for a whole batch, never by a batch file's column. result=False: it does
+    not change the picture (printing, progress files). argparse_options go to add_argument.
+    """
+    metadata = {"help": help, "shown": shown, "batch": batch, "result": result, **argparse_options}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a run is told: its inputs, outputs and optimisation settings."""
+
+    # fmt: off
+    content: str | None = option(
+        None, "content photograph (required unless --batch)", "none", metavar="PATH")
+    styles: tuple[str, ...] | None = option(
+        None, "one or more style images (required unless --batch)", "none", nargs="+",
+        metavar="PATH")
+    output: str | None = option(
+        None, "final image, .jpg, .png, ... (required unless --batch)", "none", result=False,
+        metavar="PATH")
+    overwrite: bool = option(
+        False, "replace an existing --output (else that is an error); with --batch, rerun jobs"
+        " whose output exists (else they are skipped)", batch=False, result=False)
+    checkpoint_output: str | None = option(
+        None, "checkpoint file names, with a placeholder for the iteration: %%s, %%05d or"
+        " {:05}", result=False, metavar="PATTERN")
+    checkpoint_iterations: int | None = option(
+        None, "checkpoint every N iterations", type=positive_int, metavar="N")
+    iterations: int = option(100, "optimisation steps", type=positive_int)
+    width: int | None = option(
+        None, "output width", "the content's", type=positive_int, metavar="W")
+    style_scales: tuple[float, ...] | None = option(
+        None, "style i is resized to S_i * output width", "1.0 each", type=positive_float,
+        nargs="+", metavar="S")
+    network: str | None = option(
+        None, "VGG-19 MatConvNet weights", "$NEURAL_STYLE_NETWORK, else ./"
+        "imagenet-vgg-verydeep-19.mat, else the cache folder $NEURAL_STYLE_HOME,"
+        " $XDG_CACHE_HOME/neural-style or ~/.cache/neural-style, where it is downloaded when"
+        " found nowhere", batch=False, metavar="PATH")
+    no_download: bool = option(
+        False, "never download the weights (also: NEURAL_STYLE_NO_DOWNLOAD=1)", batch=False)
+    no_cache: bool = option(
+        False, "read the .mat itself, not the fast weight cache", batch=False, result=False)
+    download_network: bool = option(
+        False, "download the weights into the cache folder (if not found), print the path, exit",
+        batch=False)
+    no_memory_check: bool = option(
+        False, "run even if the memory estimate says the sizes will not fit", result=False)
+    content_weight: float = option(5.0, "content loss weight", type=weight)
+    style_weight: float = option(100.0, "style loss weight", type=weight)
+    style_blend_weights: tuple[float, ...] | None = option(
+        None, "one weight per style, normalised to sum 1", "equal", type=weight, nargs="+",
+        metavar="W")
+    tv_weight: float = option(100.0, "total variation (smoothness) weight", type=weight)
+    content_weight_blend: float | None = option(
+        None, "content layers relu4_2 weighted B and relu5_2 weighted 1-B", "1.0", type=fraction,
+        metavar="B")
+    style_layer_weight_exp: float = option(
+        1.0, "style layer k (0 = shallowest) weighted E**k, scaled to average 1",
+        type=positive_float, metavar="E")
+    content_layers: tuple[str, ...] | None = option(
+        None, "VGG layers for the content loss, weighted equally", " ".join(CONTENT_LAYERS),
+        nargs="+", metavar="LAYER")
+    style_layers: tuple[str, ...] | None = option(
+        None, "VGG layers for the style loss", " ".join(STYLE_LAYERS), nargs="+",
+        metavar="LAYER")
+    pooling: str = option("max", "the network's pooling layers", choices=vgg.POOLINGS)
+    optimizer: str = option(
+        "adam", "Adam, or L-BFGS (the paper's; --iterations counts its iterations)",
+        choices=OPTIMIZERS)
+    learning_rate: float = option(10.0, "Adam step size", type=positive_float)
+    beta1: float = option(0.9, "Adam's beta1", type=beta)
+    beta2: float = option(0.999, "Adam's beta2", type=beta)
+    epsilon: float = option(1e-8, "Adam's epsilon", type=positive_float)
+    preserve_colors: str | None = option(
+        None, "keep the content's colours: 'luminance' (the bare flag) takes only the result's"
+        " luminance; 'histogram' first gives the styles the content's colour statistics", "off",
+        nargs="?", const="luminance", choices=COLOR_MODES)
+    init: str | None = option(
+        None, "starting image: noise, the content or the first style", "noise", choices=INITS)
+    initial: str | None = option(None, "starting image file", "noise", metavar="PATH")
+    initial_noiseblend: float = option(
+        0.0, "start from (1-R) * the starting image + R * noise; no effect when starting from"
+        " noise", type=fraction, metavar="R")
+    seed: int | None = option(
+        None, "seed for the noise, making runs repeatable", "none, random", type=natural,
+        metavar="N")
+    print_iterations: int | None = option(
+        None, "print the losses every N iterations", result=False, type=positive_int,
+        metavar="N")
+    quiet: bool = option(False, "print only errors", batch=False, result=False)
+    progress_log: str | None = option(
+        None, "append one JSON object per iteration: losses, elapsed seconds, size",
+        result=False, metavar="FILE.jsonl")
+    progress_plot: str | None = option(
+        None, "plot the losses against iterations (log scale), rewritten at each checkpoint and"
+        " at the end", result=False, metavar="FILE.png")
+    contact_sheet: str | None = option(
+        None, "tile all checkpoints, each labelled with its iteration, rewritten at each"
+        " checkpoint", result=False, metavar="FILE.jpg")
+    batch: str | None = option(
+        None, "run the jobs of a CSV (with a header row) or JSON Lines (.jsonl) file, one per"
+        " row; columns are option names and override the command line", batch=False,
+        metavar="FILE")
+    shard: tuple[int, int] | None = option(
+        None, "with --batch, run only the jobs whose 0-based row index i has i %% N == K", "all",
+        batch=False, type=parse_shard, metavar="K/N")
+    precision: str = option(
+        "float32", "number format of the network's convolutions; Grams, losses and the image"
+        " stay float32", choices=PRECISIONS)
+    scales: int = option(
+        3, "coarse to fine: optimise at up to N sizes, each twice the previous, ending at the"
+        " output size; --iterations counts the steps at all sizes", type=positive_int,
+        metavar="N")
+    # fmt: on
+
+
+DEFAULTS = Settings()
+FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+# The options a batch file's column may set.
+JOB_OPTIONS = tuple(name for name, f in FIELDS.items() if f.metadata["batch"])
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a Settings field: style_weight -> --style-weight."""
+    return "--" + name.replace("_", "-")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that raises UsageError instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:
+        raise UsageError(message)
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The command line, one option per Settings field, every default shown by --help."""
+    parser = _Parser(prog=prog, description="Repaint a photograph in the style of paintings.")
+    for name, f in FIELDS.items():
+        extra = {
+            k: v for k, v in f.metadata.items() if k not in ("help", "shown", "batch", "result")
+        }
+        if f.type == "bool":
+            shown, extra["action"] = "off", "store_true"
+        else:
+            shown = f.metadata["shown"] or ("none" if f.default is None else "%(default)s")
+        parser.add_argument(
+            flag(name), default=f.default, help=f"{f.metadata['help']} (default: {shown})", **extra
+        )
+    return parser
+
+
+def from_namespace(namespace: argparse.Namespace) -> Settings:
+    """The Settings of parsed options (lists become tuples)."""
+    values = {name: getattr(namespace, name) for name in FIELDS}
+    return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def checkpoint_name(pattern: str, iteration: int) -> str:
+    """The checkpoint file name for iteration: {}-style or %-style placeholder."""
+    if re.search(r"\{[^{}]*\}", pattern):
+        return pattern.format(iteration)
+    return pattern % iteration
+
+
+# --- layer and blend weights ----------------------------------------------------------------
+
+
+def normalize_blend(weights: tuple[float, ...] | None, count: int) -> list[float]:
+    """Blend weights scaled to sum 1 (equal when None); ValueError if they cannot be."""
+    if weights is None:
+        return [1.0 / count] * count
+    if len(weights) != count:
+        raise ValueError(f"--style-blend-weights has {len(weights)} values for {count} styles")
+    total = float(sum(weights))
+    if any(w < 0 or not np.isfinite(w) for w in weights) or total <= 0:
+        raise ValueError(
+            f"--style-blend-weights must be >= 0 with a positive sum, got {list(weights)}"
+        )
+    return [w / total for w in weights]
+
+
+def _check_layer_names(names: tuple[str, ...], what: str) -> list[str]:
+    """names in network order; ValueError for an unknown, repeated or missing name."""
+    if not names:
+        raise ValueError(f"{what} needs at least one layer")
+    try:
+        order = {name: vgg.layer_index(name) for name in names}
+    except ValueError as exc:
+        raise ValueError(f"{what}: {exc}") from None
+    if len(order) != len(names):
+        raise ValueError(f"{what} names a layer twice: {' '.join(names)}")
+    return sorted(names, key=order.get)
+
+
+def content_layer_weights(
+    blend: float | None = None, layers: tuple[str, ...] | None = None
+) -> dict[str, float]:
+    """Content layer weights, summing to 1: relu4_2 B and relu5_2 1-B, or equal over layers."""
+    if layers is not None:
+        names = _check_layer_names(layers, "--content-layers")
+        return {name: 1.0 / len(names) for name in names}
+    blend = 1.0 if blend is None else blend
+    if not 0 <= blend <= 1:
+        raise ValueError(f"--content-weight-blend must be in [0, 1], got {blend}")
+    weights = dict(zip(CONTENT_BLEND_LAYERS, (blend, 1.0 - blend), strict=True))
+    return {name: w for name, w in weights.items() if w > 0}  # a zero weight needs no layer
+
+
+def style_layer_weights(
+    exponent: float = DEFAULTS.style_layer_weight_exp, layers: tuple[str, ...] | None = None
+) -> dict[str, float]:
+    """Style layer weights E**k from the shallowest layer (k=0) down, scaled to average 1."""
+    names = list(STYLE_LAYERS) if layers is None else _check_layer_names(layers, "--style-layers")
+    if not (np.isfinite(exponent) and exponent > 0):
+        raise ValueError(f"--style-layer-weight-exp must be > 0, got {exponent}")
+    raw = [float(exponent) ** k for k in range(len(names))]
+    # Departure from anishathalye's sum-1 weights: the style loss sums the layer terms, so the
+    # weights average 1 (all exactly 1.0 at E = 1) and --style-weight keeps its scale.
+    total = sum(raw)
+    return {name: w * len(names) / total for name, w in zip(names, raw, strict=True)}
+
+
+def layer_weights(settings: Settings) -> tuple[dict[str, float], dict[str, float]]:
+    """The content and style layer weights that the settings give (ValueError if bad)."""
+    content = content_layer_weights(settings.content_weight_blend, settings.content_layers)
+    style = style_layer_weights(settings.style_layer_weight_exp, settings.style_layers)
+    return content, style
+
+
+# --- checks of the whole command line -------------------------------------------------------
+
+
+def validate(settings: Settings) -> None:
+    """Raise UsageError for any bad combination of options or missing path."""
+    missing = [
+        flag(name) for name in ("content", "styles", "output") if not getattr(settings, name)
+    ]
+    if missing:
+        raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    if settings.batch is None:  # a batch skips jobs whose output exists instead
+        if settings.shard is not None:
+            raise UsageError("--shard goes with --batch")
+        if os.path.exists(settings.output) and not settings.overwrite:
+            raise UsageError(f"--output: {settings.output} exists; pass --overwrite to replace it")
+    _check_checkpoints(settings)
+    _check_combinations(settings)
+    _check_paths(settings)
+
+
+def _check_checkpoints(settings: Settings) -> None:
+    """UsageError unless the checkpoint options come together with a usable pattern."""
+    if (settings.checkpoint_output is None) != (settings.checkpoint_iterations is None):
+        raise UsageError("--checkpoint-output and --checkpoint-iterations go together")
+    pattern = settings.checkpoint_output
+    if pattern is None:
+        return
+    try:
+        distinct = checkpoint_name(pattern, 1) != checkpoint_name(pattern, 2)
+    except (TypeError, ValueError, IndexError, KeyError):
+        distinct = False
+    if not distinct:
+        raise UsageError(
+            f"--checkpoint-output '{pattern}' needs one placeholder for the iteration "
+            "(e.g. out%s.jpg, out%05d.jpg or out{:05}.jpg)"
+        )
+
+
+def _check_combinations(settings: Settings) -> None:
+    """UsageError for options that contradict each other or the number of styles."""
+    count = len(settings.styles)
+    if settings.style_scales is not None and len(settings.style_scales) != count:
+        raise UsageError(
+            f"--style-scales has {len(settings.style_scales)} values for {count} styles"
+        )
+    if settings.init is not None and settings.initial is not None:
+        raise UsageError("--init and --initial both give the starting image; use one")
+    if settings.content_weight_blend is not None and settings.content_layers is not None:
+        raise UsageError("--content-weight-blend applies to relu4_2/relu5_2, not --content-layers")
+    try:
+        normalize_blend(settings.style_blend_weights, count)
+        layer_weights(settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_paths(settings: Settings) -> None:
+    """UsageError for an input that does not exist or an output that cannot be written."""
+    inputs = [("--content", settings.content), ("--network", settings.network)]
+    inputs += [("--styles", path) for path in settings.styles]
+    inputs += [("--initial", settings.initial)]
+    for option_flag, path in inputs:
+        if path is None:
+            continue
+        if not os.path.exists(path):
+            raise UsageError(f"{option_flag}: {path} does not exist")
+        if not os.path.isfile(path):
+            raise UsageError(f"{option_flag}: {path} is not a file")
+    outputs = [("--output", settings.output)]
+    if settings.checkpoint_output:
+        outputs.append(("--checkpoint-output", checkpoint_name(settings.checkpoint_output, 1)))
+    for name in ("progress_plot", "contact_sheet", "progress_log"):
+        if getattr(settings, name):
+            outputs.append((flag(name), getattr(settings, name)))
+    for option_flag, path in outputs:
+        try:
+            images.check_output(path, image=option_flag != "--progress-log")
+        except ValueError as exc:
+            raise UsageError(f"{option_flag}: {exc}") from None
