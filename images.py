@@ -1,12 +1,19 @@
 """Reading, resizing and writing image files for the neural-style CLI."""
 
 import contextlib
+import functools
+import io
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # ImageCms itself is imported only when a profile is used
+    from PIL import ImageCms
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS: int = 8000 * 8000
@@ -17,6 +24,16 @@ Image.MAX_IMAGE_PIXELS = None
 
 _GREY_16BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+# For each image mode: the ICC colour space its embedded profile must describe, and the mode
+# ImageCms converts from (any alpha is split off first and put back after).
+_CMS_SOURCES = {
+    **dict.fromkeys(("RGB", "RGBX", "RGBA", "P", "PA"), ("RGB ", "RGB")),
+    **dict.fromkeys(("1", "L", "LA"), ("GRAY", "L")),
+    **dict.fromkeys(("I", "I;16", "I;16L"), ("GRAY", "I;16")),
+    "I;16B": ("GRAY", "I;16B"),
+    "CMYK": ("CMYK", "CMYK"),
+}
 
 
 @contextlib.contextmanager
@@ -54,14 +71,63 @@ def image_size(path: str) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
+@functools.cache
+def _srgb_profile() -> "ImageCms.ImageCmsProfile":
+    """The sRGB profile, made once."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(image: Image.Image, path: str) -> Image.Image:
+    """image converted from its embedded ICC profile to sRGB, as an RGB or RGBA image.
+
+    A profile that cannot be read or does not fit the image gives a warning, and the
+    image is returned as it is (its values taken as sRGB).
+    """
+    from PIL import ImageCms
+
+    space, mode = _CMS_SOURCES.get(image.mode, (None, image.mode))
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        found = profile.profile.xcolor_space
+        if found != space:
+            raise ValueError(f"{found.strip() or 'unknown'} profile, {image.mode} image")
+        # Relative colorimetric keeps colours inside sRGB exactly (an sRGB-tagged image reads
+        # unchanged) and clips the rest. Phone and camera profiles (Display P3, Adobe RGB) are
+        # matrix/curve ones without perceptual tables, where perceptual gives the same result;
+        # with table-based CMYK profiles it would shift in-gamut colours too. 0x2000 is lcms's
+        # black-point compensation (a press's deepest black becomes black), spelt as a number
+        # because older Pillow lacks ImageCms.Flags.
+        intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
+        transform = ImageCms.buildTransform(profile, _srgb_profile(), mode, "RGB", intent, 0x2000)
+        source = image if image.mode == mode else image.convert(mode)
+        srgb = ImageCms.applyTransform(source, transform)
+        if image.mode in _ALPHA_MODES or "transparency" in image.info:
+            srgb.putalpha(image.convert("RGBA").getchannel("A"))
+    except (OSError, ValueError, ImageCms.PyCMSError) as error:
+        warnings.warn(
+            f"{path}: its ICC profile is unusable ({error}); colours are taken as sRGB",
+            stacklevel=3,
+        )
+        return image
+    return srgb
+
+
 def read_image(path: str) -> np.ndarray:
-    """Read any image as float32 H×W×3 RGB in 0–255, upright, with alpha composited on white."""
+    """Read any image as float32 H×W×3 sRGB in 0–255, upright, with alpha composited on white.
+
+    An image with an embedded ICC profile (a phone's Display P3 photo, an Adobe RGB scan) is
+    converted to sRGB.
+    """
     with _open(path) as image:
         try:
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
         except (OSError, SyntaxError) as error:
             raise ValueError(f"{path}: image file is truncated or corrupt ({error})") from None
+        if image.info.get("icc_profile"):
+            image = _to_srgb(image, path)
         if image.mode in _GREY_16BIT_MODES or image.mode == "F":
             grey = np.asarray(image, dtype=np.float32)
             if image.mode != "F":
