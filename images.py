@@ -34,6 +34,8 @@ _CMS_SOURCES = {
     "I;16B": ("GRAY", "I;16B"),
     "CMYK": ("CMYK", "CMYK"),
 }
+# Files in these formats get an embedded sRGB profile.
+_TAGGED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 
 
 @contextlib.contextmanager
@@ -77,6 +79,12 @@ def _srgb_profile() -> "ImageCms.ImageCmsProfile":
     from PIL import ImageCms
 
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.cache
+def _srgb_icc() -> bytes:
+    """The sRGB profile as ICC bytes to embed in written files."""
+    return _srgb_profile().tobytes()
 
 
 def _to_srgb(image: Image.Image, path: str) -> Image.Image:
@@ -207,11 +215,16 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str, image: np.ndarray) -> None:
-    """Write a 0–255 H×W×3 image to path (format from the extension, JPEG quality 95)."""
+    """Write a 0–255 H×W×3 sRGB image to path (format from the extension, JPEG quality 95).
+
+    Formats that can hold one get an embedded sRGB profile, so viewers need not guess.
+    """
     _check_extension(path)
     pixels = to_uint8(image)
+    tagged = os.path.splitext(path)[1].lower() in _TAGGED_EXTENSIONS
+    options = {"icc_profile": _srgb_icc()} if tagged else {}
     try:
         with atomic_output(path) as temporary:
-            Image.fromarray(pixels).save(temporary, quality=95)
+            Image.fromarray(pixels).save(temporary, quality=95, **options)
     except OSError as error:
         raise ValueError(f"{path}: cannot write image: {error.strerror or error}") from None

@@ -1,5 +1,6 @@
 """Tests for images.py; every image is generated in tmp_path."""
 
+import io
 import itertools
 import os
 import struct
@@ -497,6 +498,30 @@ def test_unusable_profile_warns_and_keeps_pixels(tmp_path, icc, image):
     message = str(caught[0].message)
     assert message.startswith(path) and "ICC profile" in message and "\n" not in message
     np.testing.assert_array_equal(array, np.asarray(image.convert("RGB"), np.float32))
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif", ".jpg", ".webp"])
+def test_written_files_are_tagged_srgb(tmp_path, extension):
+    image = np.random.default_rng(5).integers(0, 256, (8, 8, 3)).astype(np.float32)
+    path = str(tmp_path / f"out{extension}")
+    images.write_image(path, image)
+    with Image.open(path) as written:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(written.info["icc_profile"]))
+    assert profile.profile.xcolor_space == "RGB " and "sRGB" in profile.profile.profile_description
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        array = images.read_image(path)
+    if extension in (".png", ".tif"):
+        np.testing.assert_array_equal(array, image)
+    else:
+        np.testing.assert_allclose(array.mean(axis=(0, 1)), image.mean(axis=(0, 1)), atol=3)
+
+
+def test_bmp_written_untagged(tmp_path):
+    path = str(tmp_path / "out.bmp")
+    images.write_image(path, np.zeros((2, 2, 3), np.float32))
+    with Image.open(path) as written:
+        assert "icc_profile" not in written.info
 
 
 def test_imagecms_only_loaded_for_profiles(tmp_path):
