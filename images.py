@@ -1,13 +1,19 @@
 """Reading, resizing and writing image files for the neural-style CLI."""
 
 import contextlib
+import functools
+import io
 import os
 import secrets
+import warnings
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:  # ImageCms itself is imported only when a profile is used
+    from PIL import ImageCms
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS: int = 8000 * 8000
@@ -29,6 +35,18 @@ class Size(NamedTuple):
 
 _GREY_16BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 _ALPHA_MODES = ("RGBA", "RGBa", "LA", "La", "PA")
+
+# For each image mode: the ICC colour space its embedded profile must describe, and the mode
+# ImageCms converts from (any alpha is split off first and put back after).
+_CMS_SOURCES = {
+    **dict.fromkeys(("RGB", "RGBX", "RGBA", "P", "PA"), ("RGB ", "RGB")),
+    **dict.fromkeys(("1", "L", "LA"), ("GRAY", "L")),
+    **dict.fromkeys(("I", "I;16", "I;16L"), ("GRAY", "I;16")),
+    "I;16B": ("GRAY", "I;16B"),
+    "CMYK": ("CMYK", "CMYK"),
+}
+# Files in these formats get an embedded sRGB profile.
+_TAGGED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
 
 
 @contextlib.contextmanager
@@ -66,14 +84,74 @@ def image_size(path: str) -> Size:
     return Size(width, height) if orientation in (5, 6, 7, 8) else Size(height, width)
 
 
+@functools.cache
+def _srgb_profile() -> "ImageCms.ImageCmsProfile":
+    """The sRGB profile, made once."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@functools.cache
+def _srgb_icc() -> bytes:
+    """The sRGB profile as ICC bytes to embed in written files, the same on every run."""
+    icc = bytearray(_srgb_profile().tobytes())
+    # The header's creation time would make two runs' files differ: zeroed, and with it the
+    # profile ID (an MD5 over the header), whose zero means "not computed".
+    icc[24:36] = bytes(12)
+    icc[84:100] = bytes(16)
+    return bytes(icc)
+
+
+def _to_srgb(image: Image.Image, path: str) -> Image.Image:
+    """image converted from its embedded ICC profile to sRGB, as an RGB or RGBA image.
+
+    A profile that cannot be read or does not fit the image gives a warning, and the
+    image is returned as it is (its values taken as sRGB).
+    """
+    from PIL import ImageCms
+
+    space, mode = _CMS_SOURCES.get(image.mode, (None, image.mode))
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"]))
+        found = profile.profile.xcolor_space
+        if found != space:
+            raise ValueError(f"{found.strip() or 'unknown'} profile, {image.mode} image")
+        # Relative colorimetric keeps colours inside sRGB exactly (an sRGB-tagged image reads
+        # unchanged) and clips the rest. Phone and camera profiles (Display P3, Adobe RGB) are
+        # matrix/curve ones without perceptual tables, where perceptual gives the same result;
+        # with table-based CMYK profiles it would shift in-gamut colours too. 0x2000 is lcms's
+        # black-point compensation (a press's deepest black becomes black), spelt as a number
+        # because older Pillow lacks ImageCms.Flags.
+        intent = ImageCms.Intent.RELATIVE_COLORIMETRIC
+        transform = ImageCms.buildTransform(profile, _srgb_profile(), mode, "RGB", intent, 0x2000)
+        source = image if image.mode == mode else image.convert(mode)
+        srgb = ImageCms.applyTransform(source, transform)
+        if image.mode in _ALPHA_MODES or "transparency" in image.info:
+            srgb.putalpha(image.convert("RGBA").getchannel("A"))
+    except (OSError, ValueError, ImageCms.PyCMSError) as error:
+        warnings.warn(
+            f"{path}: its ICC profile is unusable ({error}); colours are taken as sRGB",
+            stacklevel=3,
+        )
+        return image
+    return srgb
+
+
 def read_image(path: str) -> np.ndarray:
-    """Read any image as float32 H×W×3 RGB in 0–255, upright, with alpha composited on white."""
+    """Read any image as float32 H×W×3 sRGB in 0–255, upright, with alpha composited on white.
+
+    An image with an embedded ICC profile (a phone's Display P3 photo, an Adobe RGB scan) is
+    converted to sRGB.
+    """
     with _open(path) as image:
         try:
             image.load()
             ImageOps.exif_transpose(image, in_place=True)
         except (OSError, SyntaxError) as error:
             raise ValueError(f"{path}: image file is truncated or corrupt ({error})") from None
+        if image.info.get("icc_profile"):
+            image = _to_srgb(image, path)
         if image.mode in _GREY_16BIT_MODES or image.mode == "F":
             grey = np.asarray(image, dtype=np.float32)
             if image.mode != "F":
@@ -158,11 +236,16 @@ def to_uint8(pixels: np.ndarray) -> np.ndarray:
 
 
 def write_image(path: str, image: np.ndarray) -> None:
-    """Write a 0–255 H×W×3 image to path (format from the extension, JPEG quality 95)."""
+    """Write a 0–255 H×W×3 sRGB image to path (format from the extension, JPEG quality 95).
+
+    Formats that can hold one get an embedded sRGB profile, so viewers need not guess.
+    """
     _check_extension(path)
     pixels = to_uint8(image)
+    tagged = os.path.splitext(path)[1].lower() in _TAGGED_EXTENSIONS
+    options = {"icc_profile": _srgb_icc()} if tagged else {}
     try:
         with atomic_output(path) as temporary:
-            Image.fromarray(pixels).save(temporary, quality=95)
+            Image.fromarray(pixels).save(temporary, quality=95, **options)
     except OSError as error:
         raise ValueError(f"{path}: cannot write image: {error.strerror or error}") from None

@@ -1,12 +1,17 @@
 """Tests for images.py; every image is generated in tmp_path."""
 
+import io
+import itertools
 import os
 import struct
+import subprocess
+import sys
+import warnings
 import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageCms, ImageFile
 
 import images
 from images import Size
@@ -311,3 +316,234 @@ def test_write_creates_folders(tmp_path):
     path = tmp_path / "a" / "b" / "out.bmp"
     images.write_image(str(path), np.zeros((3, 4, 3), np.float32))
     assert images.image_size(str(path)) == Size(height=3, width=4)
+
+
+# ICC profiles, written by hand (ImageCms can only create sRGB, LAB and XYZ ones).
+
+D50 = np.array([0.9642, 1.0, 0.8249])
+BRADFORD = np.array(
+    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
+)
+D65_WHITE = (0.3127, 0.3290)
+SRGB_PRIMARIES = ((0.64, 0.33), (0.30, 0.60), (0.15, 0.06))
+P3_PRIMARIES = ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060))
+
+
+def rgb_to_xyz(primaries, white=D65_WHITE):
+    """The linear RGB to XYZ matrix of an RGB space, from xy chromaticities."""
+    xyz = np.array([[x / y, 1, (1 - x - y) / y] for x, y in (*primaries, white)]).T
+    return xyz[:, :3] * np.linalg.solve(xyz[:, :3], xyz[:, 3])
+
+
+def to_d50(matrix):
+    """matrix (to XYZ under its own white) adapted to D50 with Bradford, as ICC wants."""
+    cone_white = BRADFORD @ matrix.sum(axis=1)
+    return np.linalg.inv(BRADFORD) @ np.diag(BRADFORD @ D50 / cone_white) @ BRADFORD @ matrix
+
+
+def decode(values):
+    """sRGB (and Display P3) 0-255 values to linear light."""
+    v = np.asarray(values, np.float64) / 255
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def encode(linear):
+    """Linear light to sRGB 0-255 values."""
+    v = np.clip(linear, 0, 1)
+    return 255 * np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055)
+
+
+def s15(*values):
+    """ICC s15Fixed16Number values."""
+    return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+
+def icc_profile(space, tags, device_class=b"mntr"):
+    """An ICC v4 profile of colour space space (b"RGB ", b"GRAY", b"CMYK") with PCS XYZ."""
+    text = "test profile".encode("utf-16-be")
+    description = b"mluc" + bytes(4) + struct.pack(">II2s2sII", 1, 12, b"en", b"US", len(text), 28)
+    tags = {b"desc": description + text, b"wtpt": b"XYZ " + bytes(4) + s15(*D50), **tags}
+    start = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags.items():
+        table += signature + struct.pack(">II", start + len(data), len(body))
+        data += body + bytes(-len(body) % 4)
+    size = start + len(data)
+    header = struct.pack(">I4sI4s4s4s", size, b"none", 0x04200000, device_class, space, b"XYZ ")
+    header += bytes(12) + b"acsp" + bytes(28) + s15(*D50) + bytes(48)
+    return header + struct.pack(">I", len(tags)) + table + data
+
+
+def p3_profile():
+    """A Display P3 profile: P3 primaries, D65 white, the sRGB curve."""
+    colorants = to_d50(rgb_to_xyz(P3_PRIMARIES))
+    curve = b"para" + bytes(4) + struct.pack(">HH", 3, 0)
+    curve += s15(2.4, 1 / 1.055, 0.055 / 1.055, 1 / 12.92, 0.04045)
+    tags = {
+        tag: b"XYZ " + bytes(4) + s15(*column)
+        for tag, column in zip((b"rXYZ", b"gXYZ", b"bXYZ"), colorants.T, strict=True)
+    }
+    return icc_profile(b"RGB ", {**tags, b"rTRC": curve, b"gTRC": curve, b"bTRC": curve})
+
+
+def linear_grey_profile():
+    """A greyscale profile with a linear curve (gamma 1)."""
+    return icc_profile(
+        b"GRAY", {b"kTRC": b"curv" + bytes(4) + struct.pack(">IH", 1, 256) + bytes(2)}
+    )
+
+
+def cmyk_profile():
+    """A CMYK input profile whose inks mix in linear light: a 2-point lut16 to XYZ."""
+    corners = np.array(list(itertools.product((0, 1), repeat=4)), np.float64)  # C slowest
+    linear = (1 - corners[:, :3]) * (1 - corners[:, 3:])
+    xyz = linear @ to_d50(rgb_to_xyz(SRGB_PRIMARIES)).T
+    ramp = struct.pack(">HH", 0, 65535)
+    lut = b"mft2" + bytes(4) + struct.pack(">BBBB", 4, 3, 2, 0) + s15(1, 0, 0, 0, 1, 0, 0, 0, 1)
+    lut += struct.pack(">HH", 2, 2) + ramp * 4
+    lut += struct.pack(f">{xyz.size}H", *np.round(xyz.ravel() * 32768).astype(int)) + ramp * 3
+    return icc_profile(b"CMYK", {b"A2B0": lut}, device_class=b"prtr")
+
+
+def srgb_icc():
+    """Pillow's own sRGB profile as bytes."""
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def blocks(colours, mode="RGB"):
+    """An image of 8×8 blocks of flat colour side by side (so JPEG keeps them nearly exact)."""
+    image = Image.new(mode, (8 * len(colours), 8))
+    for index, colour in enumerate(colours):
+        image.paste(colour, (8 * index, 0, 8 * index + 8, 8))
+    return image
+
+
+P3_COLOURS = [(200, 120, 80), (90, 150, 200), (128, 128, 128), (255, 255, 255), (120, 200, 130)]
+LOSSLESS = {"quality": 100, "subsampling": 0, "lossless": True}
+
+
+@pytest.mark.parametrize("name", ["p3.png", "p3.jpg", "p3.tif", "p3.webp"])
+def test_display_p3_converted_to_srgb(tmp_path, name):
+    path = save(tmp_path, name, blocks(P3_COLOURS), icc_profile=p3_profile(), **LOSSLESS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        array = images.read_image(path)
+    check_rgb(array, 8, 40)
+    p3_to_srgb = np.linalg.solve(rgb_to_xyz(SRGB_PRIMARIES), rgb_to_xyz(P3_PRIMARIES))
+    linear = decode(P3_COLOURS) @ p3_to_srgb.T
+    assert linear.min() > 0.05 and linear.max() < 1 + 1e-9  # inside sRGB, and P3 too
+    expected = encode(linear)  # (200, 120, 80) in P3 is about (213, 115, 70) in sRGB
+    np.testing.assert_allclose(array[4, 4::8], expected, atol=2)
+    untagged = images.read_image(
+        save(tmp_path, "untagged" + name[2:], blocks(P3_COLOURS), **LOSSLESS)
+    )
+    assert np.abs(untagged[4, 4::8] - expected).max() > 10  # the profile made the difference
+
+
+def test_display_p3_with_alpha(tmp_path):
+    image = blocks([(200, 120, 80, 255), (200, 120, 80, 0), (200, 120, 80, 128)], "RGBA")
+    array = images.read_image(save(tmp_path, "p3a.png", image, icc_profile=p3_profile()))
+    np.testing.assert_allclose(array[4, 4], [213, 115, 70.4], atol=1)
+    np.testing.assert_allclose(array[4, 12], [255, 255, 255])
+    np.testing.assert_allclose(array[4, 20], [234, 185, 162.5], atol=1.5)
+
+
+def test_grey_profiles(tmp_path):
+    grey = encode(128 / 255)  # linear 128 shown in sRGB: about 188
+    icc = linear_grey_profile()
+    array = images.read_image(
+        save(tmp_path, "grey.png", Image.new("L", (2, 2), 128), icc_profile=icc)
+    )
+    np.testing.assert_allclose(array, grey, atol=1)
+    la = blocks([(128, 255), (128, 0)], "LA")
+    array = images.read_image(save(tmp_path, "la.png", la, icc_profile=icc))
+    np.testing.assert_allclose(array[4, 4], [grey] * 3, atol=1)
+    assert list(array[4, 12]) == [255, 255, 255]
+    sixteen = Image.fromarray(np.full((2, 2), 128 * 257, np.uint16))
+    array = images.read_image(save(tmp_path, "grey16.png", sixteen, icc_profile=icc))
+    np.testing.assert_allclose(array, grey, atol=1)
+
+
+def test_cmyk_jpeg_with_profile(tmp_path):
+    image = blocks([(0, 0, 128, 0), (0, 255, 255, 0), (0, 0, 0, 0)], "CMYK")
+    path = save(tmp_path, "cmyk.jpg", image, icc_profile=cmyk_profile(), quality=100)
+    array = images.read_image(path)
+    # The profile mixes inks in linear light: half yellow is light, not (255, 255, 127).
+    np.testing.assert_allclose(
+        array[4, 4::8], [[255, 255, encode(127 / 255)], [255, 0, 0], [255] * 3], atol=3
+    )
+
+
+def test_srgb_tagged_and_untagged_unchanged(tmp_path):
+    pixels = np.random.default_rng(4).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name, options in (("srgb.png", {"icc_profile": srgb_icc()}), ("plain.png", {})):
+            array = images.read_image(save(tmp_path, name, Image.fromarray(pixels), **options))
+            np.testing.assert_array_equal(array, pixels)
+
+
+@pytest.mark.parametrize(
+    "icc, image",
+    [
+        (b"not an ICC profile", Image.new("RGB", (3, 2), (200, 120, 80))),
+        (p3_profile()[:200], Image.new("RGB", (3, 2), (200, 120, 80))),
+        (linear_grey_profile(), Image.new("RGB", (3, 2), (200, 120, 80))),
+        (p3_profile(), Image.new("L", (3, 2), 77)),
+    ],
+    ids=["garbage", "truncated", "grey-on-rgb", "rgb-on-grey"],
+)
+def test_unusable_profile_warns_and_keeps_pixels(tmp_path, icc, image):
+    path = save(tmp_path, "damaged.png", image, icc_profile=icc)
+    with pytest.warns(UserWarning) as caught:
+        array = images.read_image(path)
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(path) and "ICC profile" in message and "\n" not in message
+    np.testing.assert_array_equal(array, np.asarray(image.convert("RGB"), np.float32))
+
+
+@pytest.mark.parametrize("extension", [".png", ".tif", ".jpg", ".webp"])
+def test_written_files_are_tagged_srgb(tmp_path, extension):
+    image = np.random.default_rng(5).integers(0, 256, (8, 8, 3)).astype(np.float32)
+    path = str(tmp_path / f"out{extension}")
+    images.write_image(path, image)
+    with Image.open(path) as written:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(written.info["icc_profile"]))
+    assert profile.profile.xcolor_space == "RGB " and "sRGB" in profile.profile.profile_description
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        array = images.read_image(path)
+    if extension in (".png", ".tif"):
+        np.testing.assert_array_equal(array, image)
+    else:
+        np.testing.assert_allclose(array.mean(axis=(0, 1)), image.mean(axis=(0, 1)), atol=3)
+
+
+def test_bmp_written_untagged(tmp_path):
+    path = str(tmp_path / "out.bmp")
+    images.write_image(path, np.zeros((2, 2, 3), np.float32))
+    with Image.open(path) as written:
+        assert "icc_profile" not in written.info
+
+
+def test_imagecms_only_loaded_for_profiles(tmp_path):
+    path = save(tmp_path, "plain.jpg", Image.new("RGB", (4, 4)))
+    code = (
+        "import sys, images\n"
+        f"images.image_size({path!r}); images.read_image({path!r})\n"
+        "assert 'PIL.ImageCms' not in sys.modules, 'ImageCms loaded'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(images.__file__))
+
+
+def test_written_profile_is_the_same_on_every_run(tmp_path):
+    """No creation time in the embedded profile: a run repeated later writes the same bytes."""
+    icc = images._srgb_icc()
+    assert icc[24:36] == bytes(12) and icc[84:100] == bytes(16)
+    path = tmp_path / "a.png"
+    images.write_image(str(path), np.full((2, 2, 3), 7, np.float32))
+    with Image.open(path) as image:
+        assert image.info["icc_profile"] == icc
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        assert "sRGB" in ImageCms.getProfileDescription(profile)
