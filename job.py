@@ -10,6 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 import colors
+import hardware
 import images
 import inputs
 import progress
@@ -65,6 +66,7 @@ def run(
     """
     content, styles, initial = loaded or inputs.load_inputs(settings)
     _deterministic(settings.seed is not None)  # same seed, same bytes
+    precision = hardware.resolve_precision(settings.precision)
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
         style_cache=style_cache,
@@ -79,6 +81,7 @@ def run(
         plot=settings.progress_plot,
         sheet=settings.contact_sheet,
         label=label,
+        context=dict(zip(("precision", "precision_reason"), precision, strict=True)),
     )
     try:
         for step in _finished(steps, settings, content):

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+import hardware
 import images
 import settings as options
 import vgg
@@ -418,8 +419,9 @@ class _Run:
         vgg.check_layers(network, list(self.objective.layers))
         self.mean = network.mean_pixel
         # The network's convolutions run in the run's precision (weights cast once, here).
+        self.precision = precision = hardware.resolve_precision(settings.precision)[0]
         self.net = {
-            name: (tf.constant(k, settings.precision), tf.constant(b, settings.precision))
+            name: (tf.constant(k, precision), tf.constant(b, precision))
             for name, (k, b) in network.weights.items()
         }
         self.output_size = Size(*content.shape[:2])
@@ -440,7 +442,7 @@ class _Run:
         # The key holds everything the grams depend on besides the network.
         digest = hashlib.sha1(style.tobytes()).hexdigest()
         key = (digest, style.shape, tuple(style_layers), self.settings.pooling)
-        key += (self.settings.precision,)
+        key += (self.precision,)
         if key not in self.style_cache:
             features = self._features(style, style_layers)
             self.style_cache[key] = {name: gram(features[name]) for name in style_layers}

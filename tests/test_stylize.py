@@ -114,7 +114,9 @@ def test_bfloat16_network_follows_float32(network):
 
 
 def test_unknown_precision(network):
-    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16, got 'half'"):
+    with pytest.raises(
+        ValueError, match="precision must be one of auto, float32, bfloat16, got 'half'"
+    ):
         run(network, iterations=1, precision="half")
 
 
