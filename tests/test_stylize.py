@@ -184,13 +184,13 @@ def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_the_written_image_has_the_loss_printed(network, optimizer):
     """Steps stay within RGB 0-255, so clipping and rounding the image to write it changes its
-    loss by rounding only (without the projection, large steps left the range)."""
-    options = {"optimizer": optimizer, "learning_rate": 20.0, "tv_weight": 1.0}
-    written = run(network, iterations=12, **options)[-1].image
-    after = run(network, iterations=13, **options)[-1].losses.total  # the image after 12 steps
+    loss by rounding only. (Without the projection, these Adam steps leave the range and the
+    written file's loss is 25% off.)"""
+    options = {"optimizer": optimizer, "learning_rate": 30.0, "tv_weight": 0.1}
+    written = run(network, iterations=20, **options)[-1].image
+    after = run(network, iterations=21, **options)[-1].losses.total  # the image after 20 steps
     mine = spec_losses(
         network, CONTENT, STYLES[0], written.astype(np.float32), CONTENT_LAYERS, STYLE_LAYERS
     )
-    scale = {"content": 1.0, "style": 1.0, "tv": 1.0 / 100.0}  # spec_losses: default weights
-    total = mine[0] * scale["content"] + mine[1] * scale["style"] + mine[2] * scale["tv"]
-    assert total == pytest.approx(after, rel=0.01)
+    total = mine[0] + mine[1] + mine[2] * 0.1 / 100  # spec_losses uses tv weight 100
+    assert total == pytest.approx(after, rel=0.005)
