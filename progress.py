@@ -138,7 +138,10 @@ class Reporter:
             print(f"Iteration {step.iteration}/{step.iterations}", file=self.stream)
         every = self.print_every
         if every and ((step.iteration - 1) % every == 0 or step.final):
-            self._print(loss_lines(losses))
+            block = loss_lines(losses)
+            if self.bar is not None:  # the bar has no Iteration lines: the block names its own
+                block = f"Iteration {step.iteration}/{step.iterations}\n{block}"
+            self._print(block)
 
     def step(self, step: stylize.Progress) -> None:
         """Report one iteration; at checkpoints and the end, rewrite the plot and sheet."""

@@ -93,3 +93,21 @@ def test_a_terminal_gets_a_bar_instead_of_lines():
     assert "3/3" in terminal.getvalue() and "total 6" in terminal.getvalue()
     assert "Iteration" not in terminal.getvalue()
     assert pipe.getvalue() == "Iteration 1/3\nIteration 2/3\nIteration 3/3\n"
+
+
+def test_on_a_terminal_each_loss_block_says_its_iteration():
+    """The bar replaces the Iteration lines, so each loss block gets its own above it."""
+    terminal = Terminal()
+    reporter = progress.Reporter(terminal, "out.jpg", print_every=2)
+    for i in (1, 2, 3, 4):
+        reporter.step(stylize.Progress(i, 4, stylize.Losses(float(i), 2.0, 3.0), final=i == 4))
+    reporter.close()
+    # Blocks at iterations 1 and 3 ((i - 1) % 2 == 0) and 4 (the last), each under its line.
+    lines = terminal.getvalue().replace("\r", "\n").splitlines()
+    headed = [
+        (lines[k], float(lines[k + 1].split(":")[1]))
+        for k in range(len(lines) - 1)
+        if lines[k + 1].startswith("  content loss:")
+    ]
+    assert headed == [("Iteration 1/4", 1.0), ("Iteration 3/4", 3.0), ("Iteration 4/4", 4.0)]
+    assert terminal.getvalue().count("Iteration") == 3  # none without a block
