@@ -26,7 +26,7 @@ LABEL_HEIGHT = 16  # the strip under each tile holding "iteration N"
 
 
 def loss_lines(losses: stylize.Losses) -> str:
-    """The SPEC's four aligned loss lines."""
+    """The four loss lines, labels right-aligned so that the colons line up."""
     return "\n".join(
         f"{label:>14}: {value:g}"
         for label, value in (
@@ -131,8 +131,10 @@ def contact_sheet(tiles: list[tuple[int, np.ndarray]]) -> np.ndarray:
 class Reporter:
     """Shows one run's progress and writes its log, plot and contact sheet as it goes.
 
-    On a terminal (and not quiet) a tqdm bar; otherwise the SPEC's plain lines, or nothing
-    when quiet. elapsed in the log counts seconds from the reporter's creation.
+    Unless quiet (then it prints nothing): on a terminal a tqdm bar, otherwise an
+    `Iteration i/N` line per iteration; with print_every, the loss block of every
+    print_every-th iteration from the first and of the last (on a terminal under its own
+    `Iteration i/N` line). elapsed in the log counts seconds from the reporter's creation.
     """
 
     def __init__(

@@ -80,7 +80,7 @@ def test_bfloat16_run(inputs, network_path, tmp_path):
         (["--output", "out.xyz"], "out.xyz"),
         (["--frobnicate"], "unrecognized"),
         (["--precision", "half"], "--precision"),
-        # the controls of issue 4
+        # the controls of the result
         (["--style-layers", "relu1_1", "fc7"], "valid layers: conv1_1 relu1_1"),
         (["--content-layers", "relu4_3", "relu4_3"], "names a layer twice"),
         (["--content-weight-blend", "1.5"], "--content-weight-blend"),

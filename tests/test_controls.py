@@ -1,4 +1,5 @@
-"""Issue 4's controls: layers and weights, pooling, L-BFGS, colours, init, noise blend, seed."""
+"""The controls of the result: layers and weights, pooling, L-BFGS, Adam, colours, init, noise
+blend, seed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cli_args, run_stylize, smooth_image, spec_losses
+from conftest import cli_args, losses_by_hand, run_stylize, smooth_image
 
 import colors
 import images
@@ -28,7 +29,7 @@ def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
 # --- layer weights -------------------------------------------------------------------------
 
 
-def test_default_weights_are_the_specs():
+def test_default_layer_weights():
     assert settings.content_layer_weights() == settings.CONTENT_LAYERS == {"relu4_2": 1.0}
     assert settings.style_layer_weights() == settings.STYLE_LAYERS
     assert all(w == 1.0 for w in settings.STYLE_LAYERS.values())
@@ -64,7 +65,7 @@ def test_bad_layer_names():
 @pytest.mark.parametrize(
     ("extra", "content_layers", "style_layers", "pooling"),
     [
-        ([], {"relu4_2": 1.0}, settings.STYLE_LAYERS, "max"),  # the SPEC's losses, unchanged
+        ([], {"relu4_2": 1.0}, settings.STYLE_LAYERS, "max"),  # the paper's losses
         (["--content-weight-blend", "0"], {"relu5_2": 1.0}, settings.STYLE_LAYERS, "max"),
         (
             ["--content-weight-blend", "0.25", "--style-layer-weight-exp", "2"],
@@ -94,7 +95,9 @@ def test_layer_options_give_the_formulas(
     content = images.read_image(str(inputs["content"]))
     style = images.resize(images.read_image(str(inputs["style1"])), 32, 32)
     initial = images.resize(images.read_image(str(inputs["initial"])), 24, 32)
-    expected = spec_losses(network, content, style, initial, content_layers, style_layers, pooling)
+    expected = losses_by_hand(
+        network, content, style, initial, content_layers, style_layers, pooling
+    )
     np.testing.assert_allclose(printed[:4], expected, rtol=1e-4)
 
 
@@ -233,7 +236,7 @@ def test_noise_blend_definition(network):
     dy, dx = start[1:] - start[:-1], start[:, 1:] - start[:, :-1]
     tv = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
     assert first.losses.tv == pytest.approx(tv, rel=1e-5)
-    # R = 1 is the SPEC's noise start (R = 0, the default, is checked with the formulas above).
+    # R = 1 is the plain noise start (R = 0, the default, is checked with the formulas above).
     full = run(network, iterations=1, initial=initial, initial_noiseblend=1.0)[0]
     assert full.losses == run(network, iterations=1)[0].losses
 
@@ -341,7 +344,7 @@ def test_histogram_and_luminance_through_the_cli(inputs, network_path, tmp_path)
 # --- options -------------------------------------------------------------------------------
 
 
-def test_help_lists_the_new_options(capsys):
+def test_help_shows_the_controls_choices_and_defaults(capsys):
     with pytest.raises(SystemExit):
         neural_style.main(["--help"])
     out = " ".join(capsys.readouterr().out.split())

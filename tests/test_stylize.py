@@ -145,8 +145,8 @@ def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
     coarse = stylize.split_iterations(9, 2)[0]
     assert coarse >= 1
     assert [s.iteration for s in steps] == list(range(1, 10))
-    # Iteration 1 reports the starting image's losses at the output size (the SPEC's first
-    # block); the coarse size's own losses follow.
+    # Iteration 1 reports the starting image's losses at the output size (the first
+    # block is the same whatever --scales is); the coarse size's own losses follow.
     assert [s.size for s in steps] == [(64, 96)] + [(32, 48)] * (coarse - 1) + [(64, 96)] * (
         9 - coarse
     )
