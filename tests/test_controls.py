@@ -216,8 +216,49 @@ def test_lbfgs_finds_rosenbrocks_minimum():
     np.testing.assert_allclose(lbfgs.current()[0].ravel(), [1, 1], atol=1e-3)
 
 
-def test_adam_betas_and_epsilon_are_used(network):
-    # Adam's first step is lr * sign(gradient) whatever the betas: compare after two.
+class Quadratic(stylize.Objective):
+    """The terms (|x - centre|**2 / 2, 0, 0), whose gradient is x - centre, in place of the
+    network's; the rest of the Objective (the gradient, Adam's step) is stylize's."""
+
+    def __init__(self, centre: np.ndarray):
+        super().__init__({}, {}, "max")
+        self.centre = tf.constant(centre)
+
+    def terms(self, image, net, targets):
+        return tf.reduce_sum((image - self.centre) ** 2) / 2, tf.constant(0.0), tf.constant(0.0)
+
+
+def test_adam_betas_and_epsilon_are_used():
+    """Three steps of stylize.Adam against Adam worked out in numpy, in TF1's form."""
+    rng = np.random.default_rng(0)
+    start, centre = rng.standard_normal((2, 1, 3, 4, 3)).astype(np.float32)
+    lr, beta1, beta2, epsilon = 0.5, 0.6, 0.95, 0.1
+    adam = stylize.Adam(
+        Quadratic(centre), start, {}, None,
+        stylize.AdamSettings(*(tf.constant(v) for v in (lr, beta1, beta2, epsilon))),
+    )  # fmt: skip
+    x, m, v = start.astype(np.float64), 0.0, 0.0
+    for t in (1, 2, 3):
+        losses, stalled = adam.step()
+        assert not stalled
+        assert losses.total == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
+        gradient = x - centre
+        m = beta1 * m + (1 - beta1) * gradient
+        v = beta2 * v + (1 - beta2) * gradient**2
+        # The bias correction is folded into the step size; epsilon is added to sqrt(v) as it
+        # is, not bias-corrected.
+        x -= lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + epsilon)
+        np.testing.assert_allclose(adam.current()[0], x, rtol=1e-5, atol=1e-6)
+    assert adam.current()[1] == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
+    # The form with epsilon added to the bias-corrected sqrt(v) differs here by far more.
+    m_hat, v_hat = m / (1 - beta1**3), v / (1 - beta2**3)
+    other = x + lr * np.sqrt(1 - beta2**3) / (1 - beta1**3) * m / (np.sqrt(v) + epsilon)
+    other -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
+    assert np.abs(other - x).max() > 1e-3
+
+
+def test_adam_settings_reach_the_run(network):
+    """--beta1, --beta2 and --epsilon each change a run (the step itself is checked above)."""
     default = run(network, iterations=3)[-1].losses
     assert run(network, iterations=3, beta1=0.5)[-1].losses != default
     assert run(network, iterations=3, beta2=0.9)[-1].losses != default
