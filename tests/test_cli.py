@@ -193,7 +193,8 @@ def test_help_shows_every_option_with_defaults(capsys, monkeypatch):
     assert sorted(entries) == sorted([*flags, "-h"])
     for name, field in settings.FIELDS.items():
         entry = entries[settings.flag(name)]
-        assert entry.endswith(f"(default: {default_text(field)})"), entry
+        # The default, possibly followed by what it means here (": ..."), ends the entry.
+        assert re.search(rf"\(default: {re.escape(default_text(field))}(: .*)?\)$", entry), entry
         assert " ".join(field.metadata["help"].replace("%%", "%").split()) in entry, entry
     # Every option is in README's table, nothing else is; numbers and choices have the same
     # default there.
