@@ -14,6 +14,9 @@ from PIL import Image, ImageDraw
 import images
 
 if TYPE_CHECKING:  # annotations only: importing stylize would load TensorFlow
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
     import stylize
 
 PLOT_SIZE = (8, 5)  # inches, at PLOT_DPI: an 800x500 image
@@ -23,7 +26,7 @@ LABEL_HEIGHT = 16  # the strip under each tile holding "iteration N"
 
 
 def loss_lines(losses: stylize.Losses) -> str:
-    """The SPEC's four aligned loss lines."""
+    """The four loss lines, labels right-aligned so that the colons line up."""
     return "\n".join(
         f"{label:>14}: {value:g}"
         for label, value in (
@@ -35,27 +38,70 @@ def loss_lines(losses: stylize.Losses) -> str:
     )
 
 
-def plot(records: list[dict]) -> np.ndarray:
-    """The loss terms against iterations, log scale, as an 8-bit RGB image."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: slow to import
-    from matplotlib.figure import Figure
+def size_runs(records: list[dict]) -> list[list[dict]]:
+    """records split into runs of consecutive records of one size ("size", [height, width])."""
+    runs: list[list[dict]] = []
+    for record in records:
+        if runs and runs[-1][-1].get("size") == record.get("size"):
+            runs[-1].append(record)
+        else:
+            runs.append([record])
+    return runs
+
+
+def size_label(size: list[int]) -> str:
+    """A [height, width] size as "WIDTHxHEIGHT"."""
+    height, width = size
+    return f"{width}x{height}"
+
+
+def loss_figure(records: list[dict]) -> Figure:
+    """The loss terms against iterations on a log scale, one line per size and term.
+
+    The sizes of --scales are not joined: each size's run of iterations is a line of its own
+    (in its term's colour), and a dashed vertical line labelled with the new size marks where
+    the size changes.
+    """
+    from matplotlib.figure import Figure  # deferred: slow to import
 
     figure = Figure(figsize=PLOT_SIZE, dpi=PLOT_DPI)
-    canvas = FigureCanvasAgg(figure)
     axes = figure.add_subplot()
-    iterations = [r["iteration"] for r in records]
-    positive = False
-    for term in ("content", "style", "tv", "total"):
-        values = [r[term] for r in records]
-        if any(v > 0 for v in values):
-            axes.plot(iterations, values, label=term)
-            positive = True
-    if positive:  # a log axis needs a positive value; zero terms (weight 0) are left out
+    runs = size_runs(records)
+    terms = [t for t in ("content", "style", "tv", "total") if any(r[t] > 0 for r in records)]
+    for k, term in enumerate(terms):
+        _plot_term(axes, runs, term, f"C{k}")  # the colour cycle's k-th colour
+    for before, run in zip(runs, runs[1:], strict=False):
+        x = (before[-1]["iteration"] + run[0]["iteration"]) / 2
+        axes.axvline(x, color="grey", linestyle="--", linewidth=1)
+        axes.text(
+            x, 0.98, f" {size_label(run[0]['size'])}", transform=axes.get_xaxis_transform(),
+            rotation=90, ha="left", va="top", fontsize="small", color="grey",
+        )  # fmt: skip
+    if terms:  # a log axis needs a positive value; zero terms (weight 0) are left out
         axes.set_yscale("log", nonpositive="mask")
         axes.legend()
     axes.set_xlabel("iteration")
     axes.set_ylabel("loss")
     axes.grid(True, which="both", alpha=0.3)
+    return figure
+
+
+def _plot_term(axes: Axes, runs: list[list[dict]], term: str, colour: str) -> None:
+    """One loss term, a line per run of one size; the longest one carries the legend entry."""
+    longest = max(runs, key=len)
+    for run in runs:
+        marker = "." if len(run) == 1 else None  # a line of one point would not show
+        axes.plot(
+            [r["iteration"] for r in run], [r[term] for r in run], color=colour, marker=marker,
+            label=term if run is longest else "_" + term,  # "_": left out of the legend
+        )  # fmt: skip
+
+
+def plot(records: list[dict]) -> np.ndarray:
+    """The loss figure of records as an 8-bit RGB image."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # deferred: slow to import
+
+    canvas = FigureCanvasAgg(loss_figure(records))
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
@@ -85,8 +131,10 @@ def contact_sheet(tiles: list[tuple[int, np.ndarray]]) -> np.ndarray:
 class Reporter:
     """Shows one run's progress and writes its log, plot and contact sheet as it goes.
 
-    On a terminal (and not quiet) a tqdm bar; otherwise the SPEC's plain lines, or nothing
-    when quiet. elapsed in the log counts seconds from the reporter's creation.
+    Unless quiet (then it prints nothing): on a terminal a tqdm bar, otherwise an
+    `Iteration i/N` line per iteration; with print_every, the loss block of every
+    print_every-th iteration from the first and of the last (on a terminal under its own
+    `Iteration i/N` line). elapsed in the log counts seconds from the reporter's creation.
     """
 
     def __init__(
@@ -140,7 +188,10 @@ class Reporter:
             print(f"Iteration {step.iteration}/{step.iterations}", file=self.stream)
         every = self.print_every
         if every and ((step.iteration - 1) % every == 0 or step.final):
-            self._print(loss_lines(losses))
+            block = loss_lines(losses)
+            if self.bar is not None:  # the bar has no Iteration lines: the block names its own
+                block = f"Iteration {step.iteration}/{step.iterations}\n{block}"
+            self._print(block)
 
     def step(self, step: stylize.Progress) -> None:
         """Report one iteration; at checkpoints and the end, rewrite the plot and sheet."""

@@ -84,12 +84,22 @@ def tmp_cli_args(inputs: dict[str, Path], network_path: Path, tmp_path: Path, *e
     return cli_args(inputs, network_path, tmp_path / "out.jpg", *extra)
 
 
-def spec_losses(network, content, style, start, content_layers, style_layers, pooling="max"):
-    """The SPEC's three losses (default weights) of a start image, in float64 numpy."""
+def losses_by_hand(
+    network, content, styles, start, content_layers, style_layers, pooling="max", blend=None
+):
+    """The content, style and tv losses at the default weights (5, 100, 100) and their total,
+    of a start image, by the formulas of README's "What it computes", in float64 numpy.
+
+    styles: the style images at the sizes the run uses them (a single image: one style);
+    blend: their weights (equal when None), normalised to sum 1.
+    """
     import tensorflow as tf
 
     import vgg
 
+    styles = [styles] if isinstance(styles, np.ndarray) else list(styles)
+    blend = np.ones(len(styles)) if blend is None else np.asarray(blend, np.float64)
+    blend = blend / blend.sum()
     net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
 
     def feats(image, layers):
@@ -101,14 +111,20 @@ def spec_losses(network, content, style, start, content_layers, style_layers, po
         flat = x.reshape(-1, x.shape[-1])
         return flat.T @ flat / x.size
 
+    def style_term(fx, fs):
+        return sum(
+            w * np.sum((gram(fx[n]) - gram(fs[n])) ** 2) / gram(fs[n]).size
+            for n, w in style_layers.items()
+        )
+
     fx = feats(start, {**content_layers, **style_layers})
-    fc, fs = feats(content, content_layers), feats(style, style_layers)
+    fc = feats(content, content_layers)
     content_loss = 5.0 * sum(
         w * np.sum((fx[n] - fc[n]) ** 2) / fc[n].size for n, w in content_layers.items()
     )
     style_loss = 100.0 * sum(
-        w * np.sum((gram(fx[n]) - gram(fs[n])) ** 2) / gram(fs[n]).size
-        for n, w in style_layers.items()
+        b * style_term(fx, feats(style, style_layers))
+        for b, style in zip(blend, styles, strict=True)
     )
     pre = vgg.preprocess(start, network.mean_pixel).astype(np.float64)
     dy, dx = pre[1:] - pre[:-1], pre[:, 1:] - pre[:, :-1]

@@ -6,10 +6,13 @@ import re
 
 import numpy as np
 import pytest
+from conftest import ROOT, losses_by_hand, save, smooth_image
 from conftest import tmp_cli_args as args
 from PIL import Image
 
+import images
 import neural_style
+import settings
 
 
 def test_end_to_end_with_checkpoints(inputs, network_path, tmp_path, capsys):
@@ -46,21 +49,65 @@ def test_checkpoint_placeholders(inputs, network_path, tmp_path, pattern, names)
     assert (tmp_path / names).is_file()
 
 
-def test_width_style_scales_blend_and_initial(inputs, network_path, tmp_path):
+def printed_losses(err: str) -> list[float]:
+    """Every loss value printed on stderr, in order."""
+    return [float(v) for v in re.findall(r"loss: (\S+)", err)]
+
+
+def test_width_style_scales_blend_and_initial(inputs, network, network_path, tmp_path, capsys):
+    """The first losses are those of the initial image at the width, against styles scaled
+    to S_i * width and blended 1:3, worked out by hand."""
+    initial = save(tmp_path / "initial.png", smooth_image(30, 40, 4))  # resized to 12x16
     argv = args(
         inputs, network_path, tmp_path, "--iterations", "2", "--width", "16",
         "--styles", str(inputs["style1"]), str(inputs["style2"]),
         "--style-scales", "0.5", "2", "--style-blend-weights", "1", "3",
-        "--initial", str(inputs["initial"]), "--output", str(tmp_path / "o.png"),
+        "--initial", str(initial), "--output", str(tmp_path / "o.png"),
+        "--print-iterations", "1",
     )  # fmt: skip
     assert neural_style.main(argv) == 0
     assert Image.open(tmp_path / "o.png").size == (16, 12)
+    printed = printed_losses(capsys.readouterr().err)[:4]
+
+    def read(path, height: int, width: int) -> np.ndarray:
+        return images.resize(images.read_image(str(path)), height, width)
+
+    # Content 24x32 at width 16: 12x16. Style 1, 40x40, at 0.5 * 16 = 8 wide: 8x8; style 2,
+    # 20x30, at 2 * 16 = 32 wide: round(20 * 32 / 30) = 21 high.
+    content, start = read(inputs["content"], 12, 16), read(initial, 12, 16)
+    styles = [read(inputs["style1"], 8, 8), read(inputs["style2"], 21, 32)]
+    layers = settings.CONTENT_LAYERS, settings.STYLE_LAYERS
+    expected = losses_by_hand(network, content, styles, start, *layers, blend=[1, 3])
+    np.testing.assert_allclose(printed, expected, rtol=1e-4)
+    # Each option changes those losses: equal blend weights, unscaled styles.
+    equal = losses_by_hand(network, content, styles, start, *layers)
+    unscaled = [read(inputs["style1"], 16, 16), read(inputs["style2"], 11, 16)]
+    plain = losses_by_hand(network, content, unscaled, start, *layers, blend=[1, 3])
+    for other in (equal, plain):
+        assert abs(other[1] / expected[1] - 1) > 1e-2
 
 
-def test_bfloat16_run(inputs, network_path, tmp_path):
-    argv = args(inputs, network_path, tmp_path, "--iterations", "2", "--precision", "bfloat16")
-    assert neural_style.main(argv) == 0
-    assert Image.open(tmp_path / "out.jpg").size == (32, 24)
+def test_bfloat16_run(inputs, network_path, tmp_path, capsys):
+    """The network runs in bfloat16: the losses of the same start are near float32's, not
+    equal; the total variation, computed on the float32 image, is the same."""
+    losses = {}
+    for precision in ("float32", "bfloat16"):
+        argv = args(
+            inputs, network_path, tmp_path, "--iterations", "1", "--print-iterations", "1",
+            "--initial", str(inputs["initial"]), "--precision", precision,
+            "--output", str(tmp_path / f"{precision}.png"),
+        )  # fmt: skip
+        assert neural_style.main(argv) == 0
+        assert Image.open(tmp_path / f"{precision}.png").size == (32, 24)
+        losses[precision] = printed_losses(capsys.readouterr().err)
+    (content, style, tv, _), (content16, style16, tv16, _) = losses.values()
+    assert tv16 == tv
+    # bfloat16 keeps 8 significant bits (a relative rounding of 2**-9 per value), which
+    # through the layers moves these losses by a few percent at most, and surely by more
+    # than the 6 significant digits printed.
+    for low, full in ((content16, content), (style16, style)):
+        assert low == pytest.approx(full, rel=0.05)
+        assert low != pytest.approx(full, rel=1e-4)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +127,7 @@ def test_bfloat16_run(inputs, network_path, tmp_path):
         (["--output", "out.xyz"], "out.xyz"),
         (["--frobnicate"], "unrecognized"),
         (["--precision", "half"], "--precision"),
-        # the controls of issue 4
+        # the controls of the result
         (["--style-layers", "relu1_1", "fc7"], "valid layers: conv1_1 relu1_1"),
         (["--content-layers", "relu4_3", "relu4_3"], "names a layer twice"),
         (["--content-weight-blend", "1.5"], "--content-weight-blend"),
@@ -105,15 +152,57 @@ def test_option_errors(inputs, network_path, tmp_path, capsys, extra, message):
     assert not (tmp_path / "out.jpg").exists()
 
 
-def test_help_shows_every_option_with_defaults(capsys):
+def default_text(field) -> str:
+    """The default of a Settings field as --help words it."""
+    if field.type == "bool":
+        return "off"
+    if field.metadata["shown"] is not None:
+        return field.metadata["shown"]
+    return "none" if field.default is None else str(field.default)
+
+
+def help_entries(text: str) -> dict[str, str]:
+    """--help's option entries by flag, each one's text on one line."""
+    entries, flag = {}, None
+    for line in text.splitlines():
+        match = re.match(r"  (-\S+)", line)
+        if match:
+            flag = match[1].rstrip(",")
+            entries[flag] = ""
+        if flag is not None:
+            entries[flag] += " " + line
+    return {k: " ".join(v.split()) for k, v in entries.items()}
+
+
+def readme_options() -> dict[str, str]:
+    """README's option table: the default column of each row, by flag."""
+    rows = re.findall(
+        r"^\| `(--[a-z0-9-]+)[^`]*` \|([^|]*)\|", (ROOT / "README.md").read_text(), re.M
+    )
+    return {flag: default.strip().strip("`") for flag, default in rows}
+
+
+def test_help_shows_every_option_with_defaults(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping, which may break words at hyphens
     with pytest.raises(SystemExit) as info:
         neural_style.main(["--help"])
     assert info.value.code == 0
-    out = capsys.readouterr().out
-    for option in ("--iterations", "--content-weight", "--style-weight", "--tv-weight"):
-        assert option in out
-    for default in ("(default: 100)", "(default: 5.0)", "(default: 10.0)"):
-        assert default in out
+    entries = help_entries(capsys.readouterr().out)
+    flags = [a.option_strings[0] for a in settings.build_parser()._actions if a.dest != "help"]
+    assert flags == [settings.flag(name) for name in settings.FIELDS]
+    assert sorted(entries) == sorted([*flags, "-h"])
+    for name, field in settings.FIELDS.items():
+        entry = entries[settings.flag(name)]
+        # The default, possibly followed by what it means here (": ..."), ends the entry.
+        assert re.search(rf"\(default: {re.escape(default_text(field))}(: .*)?\)$", entry), entry
+        assert " ".join(field.metadata["help"].replace("%%", "%").split()) in entry, entry
+    # Every option is in README's table, nothing else is; numbers and choices have the same
+    # default there.
+    documented = readme_options()
+    assert sorted(documented) == sorted(flags)
+    for name, field in settings.FIELDS.items():
+        if field.metadata["shown"] is None and field.default is not None and field.type != "bool":
+            assert documented[settings.flag(name)] == str(field.default), name
 
 
 def test_first_losses_are_the_output_sizes_with_several_scales(network_path, tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Issue 4's controls: layers and weights, pooling, L-BFGS, colours, init, noise blend, seed."""
+"""The controls of the result: layers and weights, pooling, L-BFGS, Adam, colours, init, noise
+blend, seed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cli_args, run_stylize, smooth_image, spec_losses
+from conftest import cli_args, losses_by_hand, run_stylize, smooth_image
 
 import colors
 import images
@@ -28,7 +29,7 @@ def args(inputs, network_path, tmp_path, *extra: str) -> list[str]:
 # --- layer weights -------------------------------------------------------------------------
 
 
-def test_default_weights_are_the_specs():
+def test_default_layer_weights():
     assert settings.content_layer_weights() == settings.CONTENT_LAYERS == {"relu4_2": 1.0}
     assert settings.style_layer_weights() == settings.STYLE_LAYERS
     assert all(w == 1.0 for w in settings.STYLE_LAYERS.values())
@@ -64,7 +65,7 @@ def test_bad_layer_names():
 @pytest.mark.parametrize(
     ("extra", "content_layers", "style_layers", "pooling"),
     [
-        ([], {"relu4_2": 1.0}, settings.STYLE_LAYERS, "max"),  # the SPEC's losses, unchanged
+        ([], {"relu4_2": 1.0}, settings.STYLE_LAYERS, "max"),  # the paper's losses
         (["--content-weight-blend", "0"], {"relu5_2": 1.0}, settings.STYLE_LAYERS, "max"),
         (
             ["--content-weight-blend", "0.25", "--style-layer-weight-exp", "2"],
@@ -94,7 +95,9 @@ def test_layer_options_give_the_formulas(
     content = images.read_image(str(inputs["content"]))
     style = images.resize(images.read_image(str(inputs["style1"])), 32, 32)
     initial = images.resize(images.read_image(str(inputs["initial"])), 24, 32)
-    expected = spec_losses(network, content, style, initial, content_layers, style_layers, pooling)
+    expected = losses_by_hand(
+        network, content, style, initial, content_layers, style_layers, pooling
+    )
     np.testing.assert_allclose(printed[:4], expected, rtol=1e-4)
 
 
@@ -213,8 +216,49 @@ def test_lbfgs_finds_rosenbrocks_minimum():
     np.testing.assert_allclose(lbfgs.current()[0].ravel(), [1, 1], atol=1e-3)
 
 
-def test_adam_betas_and_epsilon_are_used(network):
-    # Adam's first step is lr * sign(gradient) whatever the betas: compare after two.
+class Quadratic(stylize.Objective):
+    """The terms (|x - centre|**2 / 2, 0, 0), whose gradient is x - centre, in place of the
+    network's; the rest of the Objective (the gradient, Adam's step) is stylize's."""
+
+    def __init__(self, centre: np.ndarray):
+        super().__init__({}, {}, "max")
+        self.centre = tf.constant(centre)
+
+    def terms(self, image, net, targets):
+        return tf.reduce_sum((image - self.centre) ** 2) / 2, tf.constant(0.0), tf.constant(0.0)
+
+
+def test_adam_betas_and_epsilon_are_used():
+    """Three steps of stylize.Adam against Adam worked out in numpy, in TF1's form."""
+    rng = np.random.default_rng(0)
+    start, centre = rng.standard_normal((2, 1, 3, 4, 3)).astype(np.float32)
+    lr, beta1, beta2, epsilon = 0.5, 0.6, 0.95, 0.1
+    adam = stylize.Adam(
+        Quadratic(centre), start, {}, None,
+        stylize.AdamSettings(*(tf.constant(v) for v in (lr, beta1, beta2, epsilon))),
+    )  # fmt: skip
+    x, m, v = start.astype(np.float64), 0.0, 0.0
+    for t in (1, 2, 3):
+        losses, stalled = adam.step()
+        assert not stalled
+        assert losses.total == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
+        gradient = x - centre
+        m = beta1 * m + (1 - beta1) * gradient
+        v = beta2 * v + (1 - beta2) * gradient**2
+        # The bias correction is folded into the step size; epsilon is added to sqrt(v) as it
+        # is, not bias-corrected.
+        x -= lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + epsilon)
+        np.testing.assert_allclose(adam.current()[0], x, rtol=1e-5, atol=1e-6)
+    assert adam.current()[1] == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
+    # The form with epsilon added to the bias-corrected sqrt(v) differs here by far more.
+    m_hat, v_hat = m / (1 - beta1**3), v / (1 - beta2**3)
+    other = x + lr * np.sqrt(1 - beta2**3) / (1 - beta1**3) * m / (np.sqrt(v) + epsilon)
+    other -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
+    assert np.abs(other - x).max() > 1e-3
+
+
+def test_adam_settings_reach_the_run(network):
+    """--beta1, --beta2 and --epsilon each change a run (the step itself is checked above)."""
     default = run(network, iterations=3)[-1].losses
     assert run(network, iterations=3, beta1=0.5)[-1].losses != default
     assert run(network, iterations=3, beta2=0.9)[-1].losses != default
@@ -233,7 +277,7 @@ def test_noise_blend_definition(network):
     dy, dx = start[1:] - start[:-1], start[:, 1:] - start[:, :-1]
     tv = 100.0 * (np.sum(dy**2) / dy.size + np.sum(dx**2) / dx.size)
     assert first.losses.tv == pytest.approx(tv, rel=1e-5)
-    # R = 1 is the SPEC's noise start (R = 0, the default, is checked with the formulas above).
+    # R = 1 is the plain noise start (R = 0, the default, is checked with the formulas above).
     full = run(network, iterations=1, initial=initial, initial_noiseblend=1.0)[0]
     assert full.losses == run(network, iterations=1)[0].losses
 
@@ -341,7 +385,7 @@ def test_histogram_and_luminance_through_the_cli(inputs, network_path, tmp_path)
 # --- options -------------------------------------------------------------------------------
 
 
-def test_help_lists_the_new_options(capsys):
+def test_help_shows_the_controls_choices_and_defaults(capsys):
     with pytest.raises(SystemExit):
         neural_style.main(["--help"])
     out = " ".join(capsys.readouterr().out.split())

@@ -255,9 +255,17 @@ def test_unwritable_cache_warns(tmp_path: Path, network_path: Path) -> None:
     assert same(loaded, vgg.load_mat(str(network_path)))
 
 
-def test_no_cache(home: Path, network_path: Path) -> None:
-    network.load_network(network_path, use_cache=False)
+def test_no_cache(home: Path, network_path: Path, monkeypatch) -> None:
+    """Without the cache the .mat itself is read, and no cache is written or read."""
+    loaded = network.load_network(network_path, use_cache=False)
     assert not home.exists()
+    assert same(loaded, vgg.load_mat(str(network_path)))
+    network.load_network(network_path)  # a cache now exists
+    assert len(cached(home)) == 1
+    read, real = [], vgg.load_mat
+    monkeypatch.setattr(vgg, "load_mat", lambda path: read.append(path) or real(path))
+    assert same(network.load_network(network_path, use_cache=False), loaded)
+    assert read == [str(network_path)]
 
 
 def test_missing_mat(home: Path, tmp_path: Path) -> None:

@@ -67,6 +67,45 @@ def test_plot_leaves_out_zero_terms_without_warnings(recwarn):
     assert not recwarn.list
 
 
+def records_at(sizes: list[list[int]]) -> list[dict]:
+    """Progress log records, one per iteration from 1, at the given sizes."""
+    return [
+        {"iteration": i, "content": 9.0 / i, "style": 8.0 / i, "tv": 1.0, "total": 18.0 / i + 1,
+         "size": size}
+        for i, size in enumerate(sizes, start=1)
+    ]  # fmt: skip
+
+
+def test_plot_draws_each_size_apart_and_marks_the_changes():
+    # As a --scales 2 run logs them: iteration 1 is the start at the output size, 2-4 the
+    # coarse size, 5-7 the output size again.
+    out, coarse = [24, 32], [12, 16]
+    scaled = records_at([out] + [coarse] * 3 + [out] * 3)
+    axes = progress.loss_figure(scaled).axes[0]
+    solid = [line for line in axes.lines if line.get_linestyle() == "-"]
+    # Four terms, each a line per run of one size: no line joins two sizes.
+    assert sorted(tuple(line.get_xdata()) for line in solid) == sorted(
+        [(1,), (2, 3, 4), (5, 6, 7)] * 4
+    )
+    for term in ("content", "style", "tv", "total"):  # one colour per term
+        colours = {line.get_color() for line in solid if line.get_label().strip("_") == term}
+        assert len(colours) == 1, term
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == [
+        "content", "style", "tv", "total",
+    ]  # fmt: skip
+    # A dashed vertical line between the sizes at each change, labelled with the new size.
+    dashed = [line for line in axes.lines if line.get_linestyle() == "--"]
+    assert [tuple(line.get_xdata()) for line in dashed] == [(1.5, 1.5), (4.5, 4.5)]
+    assert [text.get_text().strip() for text in axes.texts] == ["16x12", "32x24"]
+    assert [text.get_position()[0] for text in axes.texts] == [1.5, 4.5]
+    # One size: one line per term, no marks.
+    single = progress.loss_figure(records_at([out] * 7)).axes[0]
+    assert [tuple(line.get_xdata()) for line in single.lines] == [tuple(range(1, 8))] * 4
+    assert not single.texts
+    assert progress.plot(scaled).shape == (500, 800, 3)
+    assert (progress.plot(scaled) != progress.plot(records_at([out] * 7))).any()
+
+
 def test_quiet_prints_nothing_but_errors(inputs, network_path, tmp_path, capsys):
     argv = args(inputs, network_path, tmp_path, "--iterations", "2", "--quiet")
     assert neural_style.main([*argv, "--print-iterations", "1"]) == 0
@@ -93,3 +132,21 @@ def test_a_terminal_gets_a_bar_instead_of_lines():
     assert "3/3" in terminal.getvalue() and "total 6" in terminal.getvalue()
     assert "Iteration" not in terminal.getvalue()
     assert pipe.getvalue() == "Iteration 1/3\nIteration 2/3\nIteration 3/3\n"
+
+
+def test_on_a_terminal_each_loss_block_says_its_iteration():
+    """The bar replaces the Iteration lines, so each loss block gets its own above it."""
+    terminal = Terminal()
+    reporter = progress.Reporter(terminal, "out.jpg", print_every=2)
+    for i in (1, 2, 3, 4):
+        reporter.step(stylize.Progress(i, 4, stylize.Losses(float(i), 2.0, 3.0), final=i == 4))
+    reporter.close()
+    # Blocks at iterations 1 and 3 ((i - 1) % 2 == 0) and 4 (the last), each under its line.
+    lines = terminal.getvalue().replace("\r", "\n").splitlines()
+    headed = [
+        (lines[k], float(lines[k + 1].split(":")[1]))
+        for k in range(len(lines) - 1)
+        if lines[k + 1].startswith("  content loss:")
+    ]
+    assert headed == [("Iteration 1/4", 1.0), ("Iteration 3/4", 3.0), ("Iteration 4/4", 4.0)]
+    assert terminal.getvalue().count("Iteration") == 3  # none without a block

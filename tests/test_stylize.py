@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import run_stylize, smooth_image, spec_losses
+from conftest import losses_by_hand, run_stylize, smooth_image
 
 import images
+import settings
 import stylize
 from images import Size
 from settings import CONTENT_LAYERS, STYLE_LAYERS
@@ -52,12 +53,18 @@ def test_same_seed_same_image_other_seed_differs(network):
 
 
 def test_initial_image_is_the_start(network):
+    """The first losses are those of the initial image, worked out by hand; no noise in them."""
     initial = smooth_image(24, 32, 9)
     first = next(run_stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
+    expected = losses_by_hand(
+        network, CONTENT, STYLES[0], initial, settings.CONTENT_LAYERS, settings.STYLE_LAYERS
+    )
+    losses = first.losses
+    got = [losses.content, losses.style, losses.tv, losses.total]
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
     # With an initial image the first loss is deterministic: two runs agree.
     again = next(run_stylize(network, CONTENT, STYLES, initial=initial, iterations=1))
     assert first.losses == again.losses
-    assert first.losses != run(network, iterations=1)[0].losses
 
 
 def test_stop_ends_with_the_best_image(network):
@@ -67,14 +74,22 @@ def test_stop_ends_with_the_best_image(network):
         calls.append(1)
         return len(calls) >= 3
 
-    steps = list(run_stylize(network, CONTENT, STYLES, iterations=50, stop=stop))
-    assert len(steps) == 3 and steps[-1].final and steps[-1].image is not None
+    steps = run(network, iterations=50, stop=stop)
+    assert len(calls) == 3  # asked once per iteration
+    assert len(steps) == 3 and steps[-1].final
+    # The image is the one a run of 3 iterations ends with: the best of those 3.
+    np.testing.assert_array_equal(steps[-1].image, run(network, iterations=3)[-1].image)
 
 
 def test_non_finite_loss_names_the_iteration_and_keeps_the_best(network):
+    initial = smooth_image(24, 32, 9)
     with pytest.raises(stylize.NonFiniteLoss, match="iteration 2") as info:
-        run(network, iterations=5, learning_rate=1e30, tv_weight=1e37)
-    assert info.value.best is not None and info.value.best.shape == (24, 32, 3)
+        # Huge steps, projected to the pixel range, make neighbours differ by up to 255: the
+        # tv loss, finite at the start, overflows float32 after the first step.
+        run(network, iterations=5, learning_rate=1e30, tv_weight=1e35, initial=initial)
+    # The first step breaks down: the best image is the only good one, the start.
+    assert info.value.best.shape == (24, 32, 3) and info.value.best.dtype == np.uint8
+    np.testing.assert_allclose(info.value.best, initial, atol=0.5 + 1e-3)
 
 
 def test_missing_network_layer(tmp_path):
@@ -148,8 +163,8 @@ def test_coarse_to_fine_runs_each_size_with_its_own_targets(network):
     coarse = stylize.split_iterations(9, 2)[0]
     assert coarse >= 1
     assert [s.iteration for s in steps] == list(range(1, 10))
-    # Iteration 1 reports the starting image's losses at the output size (the SPEC's first
-    # block); the coarse size's own losses follow.
+    # Iteration 1 reports the starting image's losses at the output size (the first
+    # block is the same whatever --scales is); the coarse size's own losses follow.
     assert [s.size for s in steps] == [(64, 96)] + [(32, 48)] * (coarse - 1) + [(64, 96)] * (
         9 - coarse
     )
@@ -189,8 +204,8 @@ def test_the_written_image_has_the_loss_printed(network, optimizer):
     options = {"optimizer": optimizer, "learning_rate": 30.0, "tv_weight": 0.1}
     written = run(network, iterations=20, **options)[-1].image
     after = run(network, iterations=21, **options)[-1].losses.total  # the image after 20 steps
-    mine = spec_losses(
+    mine = losses_by_hand(
         network, CONTENT, STYLES[0], written.astype(np.float32), CONTENT_LAYERS, STYLE_LAYERS
     )
-    total = mine[0] + mine[1] + mine[2] * 0.1 / 100  # spec_losses uses tv weight 100
+    total = mine[0] + mine[1] + mine[2] * 0.1 / 100  # by hand with tv weight 100
     assert total == pytest.approx(after, rel=0.005)
