@@ -112,7 +112,7 @@ class Settings:
         " {:05}", result=False, metavar="PATTERN")
     checkpoint_iterations: int | None = option(
         None, "checkpoint every N iterations", type=positive_int, metavar="N")
-    iterations: int = option(100, "optimisation steps", type=positive_int)
+    iterations: int = option(400, "optimisation steps", type=positive_int)
     width: int | None = option(
         None, "output width", "the content's", type=positive_int, metavar="W")
     style_scales: tuple[float, ...] | None = option(
@@ -154,10 +154,14 @@ class Settings:
     optimizer: str = option(
         "adam", "Adam, or L-BFGS (the paper's; --iterations counts its iterations)",
         choices=OPTIMIZERS)
-    learning_rate: float = option(10.0, "Adam step size", type=positive_float)
+    learning_rate: float = option(20.0, "Adam's step size", type=positive_float)
     beta1: float = option(0.9, "Adam's beta1", type=beta)
     beta2: float = option(0.999, "Adam's beta2", type=beta)
     epsilon: float = option(1e-8, "Adam's epsilon", type=positive_float)
+    average_decay: float = option(
+        0.95, "Adam: each size's result is the moving average of its iterates with this decay"
+        " (bias-corrected), when its loss is lower than the last iterate's; 0: the last"
+        " iterate", type=beta, metavar="D")
     preserve_colors: str | None = option(
         None, "keep the content's colours: 'luminance' (the bare flag) takes only the result's"
         " luminance; 'histogram' first gives the styles the content's colour statistics", "off",

@@ -163,6 +163,17 @@ class AdamSettings(NamedTuple):
     beta1: tf.Tensor
     beta2: tf.Tensor
     epsilon: tf.Tensor
+    average_decay: tf.Tensor
+
+
+class AdamState(NamedTuple):
+    """Adam's variables: the image, the moments, the step count, the iterates' moving average."""
+
+    image: tf.Variable
+    m: tf.Variable
+    v: tf.Variable
+    t: tf.Variable
+    average: tf.Variable
 
 
 class Objective:
@@ -207,9 +218,10 @@ class Objective:
         return terms, tape.gradient(total, image)
 
     def adam_step(
-        self, image, m, v, t, net: dict, targets: Targets, adam: AdamSettings
+        self, state: AdamState, net: dict, targets: Targets, adam: AdamSettings
     ) -> tuple[tf.Tensor, ...]:
-        """One Adam step on the image variable in place; returns the loss terms before it."""
+        """One Adam step on the state's variables in place; returns the loss terms before it."""
+        image, m, v, t = state.image, state.m, state.v, state.t
         terms, grad = self.terms_and_gradient(image, net, targets)
         t.assign_add(1.0)
         m.assign(adam.beta1 * m + (1 - adam.beta1) * grad)
@@ -220,6 +232,10 @@ class Objective:
         # Departure from the paper: projected onto the displayable range, so that the loss
         # printed is that of the file written (which is clipped to 0-255 and rounded).
         image.assign(tf.clip_by_value(moved, targets.pixel_min, targets.pixel_max))
+        # Departure too: a constant step leaves the iterates noisy around the minimum; their
+        # moving average (bias-corrected when read) is smoother and lower.
+        decay = adam.average_decay
+        state.average.assign(decay * state.average + (1 - decay) * image)
         return terms
 
 
@@ -240,21 +256,32 @@ class Adam:
         adam: AdamSettings,
     ):
         self.objective, self.net, self.targets, self.adam = objective, net, targets, adam
-        self.image = tf.Variable(start)
-        self.m, self.v = tf.Variable(tf.zeros(start.shape)), tf.Variable(tf.zeros(start.shape))
-        self.t = tf.Variable(0.0)
+        zeros = np.zeros(start.shape, np.float32)
+        self.state = AdamState(*(tf.Variable(x) for x in (start, zeros, zeros, 0.0, zeros)))
         self._step = tf.function(objective.adam_step)  # one trace per size
 
     def step(self) -> tuple[Losses, bool]:
         """One step: the losses before it, and False (Adam can always go on)."""
-        terms = self._step(self.image, self.m, self.v, self.t, self.net, self.targets, self.adam)
+        terms = self._step(self.state, self.net, self.targets, self.adam)
         return _losses(terms), False
 
-    def current(self) -> tuple[np.ndarray, float]:
-        """The image now (preprocessed) and its total loss."""
+    def _loss(self, image: tf.Tensor) -> float:
+        """The total loss of an image."""
         # Eager: called at checkpoints and a size's end only, tracing it would cost more.
-        terms = self.objective.terms(self.image, self.net, self.targets)
-        return self.image.numpy(), _losses(terms).total
+        return _losses(self.objective.terms(image, self.net, self.targets)).total
+
+    def candidates(self) -> list[tuple[np.ndarray, float]]:
+        """The images now that may be the best, with their total losses: the iterates' average
+        (bias-corrected, when averaging) and the last iterate."""
+        images = [self.state.image]
+        decay = float(self.adam.average_decay)
+        if decay > 0:
+            images.insert(0, self.state.average / (1 - decay ** float(self.state.t)))
+        return [(np.asarray(x), self._loss(x)) for x in images]
+
+    def last(self) -> np.ndarray:
+        """The last iterate, where a finer size goes on from."""
+        return self.state.image.numpy()
 
 
 def lbfgs_direction(gradient: np.ndarray, pairs: Sequence[tuple]) -> np.ndarray:
@@ -383,9 +410,13 @@ class LBFGS:
                 continue
             return found
 
-    def current(self) -> tuple[np.ndarray, float]:
-        """The image now (preprocessed) and its total loss."""
-        return self.x.reshape(self.shape).astype(np.float32), self.losses.total
+    def last(self) -> np.ndarray:
+        """The iterate now (preprocessed), where a finer size goes on from."""
+        return self.x.reshape(self.shape).astype(np.float32)
+
+    def candidates(self) -> list[tuple[np.ndarray, float]]:
+        """The image now with its total loss."""
+        return [(self.last(), self.losses.total)]
 
 
 def scale_sizes(size: Size, scales: int) -> list[Size]:
@@ -527,17 +558,8 @@ class _Run:
         settings = self.settings
         if settings.optimizer == "lbfgs":
             return LBFGS(self.objective, start, self.net, self.targets(size), self.bounds)
-        adam = AdamSettings(
-            *(
-                tf.constant(value, tf.float32)
-                for value in (
-                    settings.learning_rate,
-                    settings.beta1,
-                    settings.beta2,
-                    settings.epsilon,
-                )
-            )
-        )
+        names = ("learning_rate", "beta1", "beta2", "epsilon", "average_decay")
+        adam = AdamSettings(*(tf.constant(getattr(settings, n), tf.float32) for n in names))
         return Adam(self.objective, start, self.net, self.targets(size), adam)
 
     def picture(self, x: np.ndarray | None) -> np.ndarray | None:
@@ -599,9 +621,9 @@ class _Run:
             every = settings.checkpoint_iterations
             checkpoint = bool(every) and i % every == 0
             if ends or checkpoint:
-                image, loss = optimiser.current()
-                self.best.offer(image, loss)
-                self.start = image  # the next size starts from the last image
+                for image, loss in optimiser.candidates():
+                    self.best.offer(image, loss)
+                self.start = optimiser.last()  # the next size starts from the last iterate
             shown, at = (first, self.output_size) if i == 1 and first else (losses, size)
             picture = self.picture(self.best.image) if final or checkpoint else None
             yield Progress(i, settings.iterations, shown, picture, final, at)

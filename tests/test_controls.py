@@ -213,7 +213,7 @@ def test_lbfgs_finds_rosenbrocks_minimum():
             break
     assert len(totals) < 100 and totals[-1] < 1e-6, (len(totals), totals[-1])
     assert all(b <= a for a, b in zip(totals, totals[1:], strict=False))
-    np.testing.assert_allclose(lbfgs.current()[0].ravel(), [1, 1], atol=1e-3)
+    np.testing.assert_allclose(lbfgs.last().ravel(), [1, 1], atol=1e-3)
 
 
 class Quadratic(stylize.Objective):
@@ -232,12 +232,13 @@ def test_adam_betas_and_epsilon_are_used():
     """Three steps of stylize.Adam against Adam worked out in numpy, in TF1's form."""
     rng = np.random.default_rng(0)
     start, centre = rng.standard_normal((2, 1, 3, 4, 3)).astype(np.float32)
-    lr, beta1, beta2, epsilon = 0.5, 0.6, 0.95, 0.1
+    lr, beta1, beta2, epsilon, decay = 0.5, 0.6, 0.95, 0.1, 0.7
+    unbounded = stylize.Targets(*[None] * 6, tf.constant(-1e9), tf.constant(1e9))
     adam = stylize.Adam(
-        Quadratic(centre), start, {}, None,
-        stylize.AdamSettings(*(tf.constant(v) for v in (lr, beta1, beta2, epsilon))),
+        Quadratic(centre), start, {}, unbounded,
+        stylize.AdamSettings(*(tf.constant(v) for v in (lr, beta1, beta2, epsilon, decay))),
     )  # fmt: skip
-    x, m, v = start.astype(np.float64), 0.0, 0.0
+    x, m, v, average = start.astype(np.float64), 0.0, 0.0, 0.0
     for t in (1, 2, 3):
         losses, stalled = adam.step()
         assert not stalled
@@ -248,8 +249,15 @@ def test_adam_betas_and_epsilon_are_used():
         # The bias correction is folded into the step size; epsilon is added to sqrt(v) as it
         # is, not bias-corrected.
         x -= lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + epsilon)
-        np.testing.assert_allclose(adam.current()[0], x, rtol=1e-5, atol=1e-6)
-    assert adam.current()[1] == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
+        np.testing.assert_allclose(adam.last(), x, rtol=1e-5, atol=1e-6)
+        # The candidates for the best image: the iterates' average, bias-corrected, and the last.
+        average = decay * average + (1 - decay) * x
+        corrected = average / (1 - decay**t)
+        (mean_image, mean_loss), (last_image, last_loss) = adam.candidates()
+        np.testing.assert_allclose(mean_image, corrected, rtol=1e-5, atol=1e-6)
+        assert mean_loss == pytest.approx(np.sum((corrected - centre) ** 2) / 2, rel=1e-4)
+        np.testing.assert_allclose(last_image, x, rtol=1e-5, atol=1e-6)
+    assert last_loss == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
     # The form with epsilon added to the bias-corrected sqrt(v) differs here by far more.
     m_hat, v_hat = m / (1 - beta1**3), v / (1 - beta2**3)
     other = x + lr * np.sqrt(1 - beta2**3) / (1 - beta1**3) * m / (np.sqrt(v) + epsilon)

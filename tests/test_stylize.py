@@ -201,7 +201,7 @@ def test_the_written_image_has_the_loss_printed(network, optimizer):
     """Steps stay within RGB 0-255, so clipping and rounding the image to write it changes its
     loss by rounding only. (Without the projection, these Adam steps leave the range and the
     written file's loss is 25% off.)"""
-    options = {"optimizer": optimizer, "learning_rate": 30.0, "tv_weight": 0.1}
+    options = {"optimizer": optimizer, "learning_rate": 30.0, "tv_weight": 0.1, "average_decay": 0}
     written = run(network, iterations=20, **options)[-1].image
     after = run(network, iterations=21, **options)[-1].losses.total  # the image after 20 steps
     mine = losses_by_hand(
