@@ -15,8 +15,11 @@ from typing import TextIO
 
 import numpy as np
 
-import images
-import vgg
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import images, vgg
+else:  # a checkout: the modules side by side
+    import images
+    import vgg
 
 try:
     from tqdm import tqdm

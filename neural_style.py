@@ -54,13 +54,16 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
 
     import numpy as np  # noqa: E402
 
-    import batch  # noqa: E402
-    import colors  # noqa: E402
-    import images  # noqa: E402
-    import network  # noqa: E402
-    import progress  # noqa: E402
-    import stylize  # noqa: E402
-    import vgg  # noqa: E402
+    if __package__:  # installed: the modules are the package neural_style_tf2
+        from . import batch, colors, images, network, progress, stylize, vgg  # noqa: E402
+    else:  # a checkout: the modules side by side
+        import batch  # noqa: E402
+        import colors  # noqa: E402
+        import images  # noqa: E402
+        import network  # noqa: E402
+        import progress  # noqa: E402
+        import stylize  # noqa: E402
+        import vgg  # noqa: E402
 except KeyboardInterrupt:
     print(f"interrupted {STARTING}", file=sys.stderr)
     raise SystemExit(130) from None
@@ -126,10 +129,7 @@ def _names(layers: dict[str, float]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line, with every default shown by --help."""
-    p = _Parser(
-        prog="neural_style.py",
-        description=__doc__,
-    )
+    p = _Parser(description=__doc__)  # prog: the name the user typed (argparse's default)
     p.add_argument("--content", metavar="PATH", help="content photograph (required unless --batch)")
     p.add_argument(
         "--styles",

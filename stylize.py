@@ -12,8 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-import images
-import vgg
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import images, vgg
+else:  # a checkout: the modules side by side
+    import images
+    import vgg
 
 # Defaults, defined once (the CLI shows them in --help).
 ITERATIONS = 100
