@@ -11,11 +11,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import inputs
-import job
-import settings as options
-from interrupts import Interrupted, Interrupts
-from settings import Settings, UsageError
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import inputs, job
+    from . import settings as options
+    from .interrupts import Interrupted, Interrupts
+    from .settings import Settings, UsageError
+else:  # a checkout: the modules side by side
+    import inputs
+    import job
+    import settings as options
+    from interrupts import Interrupted, Interrupts
+    from settings import Settings, UsageError
 
 # Files a job writes that no other job of the batch may write too (a log may be shared).
 JOB_FILES = ("output", "checkpoint_output", "progress_plot", "contact_sheet")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-import images
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import images
+else:  # a checkout: the modules side by side
+    import images
 
 # RGB to YCbCr, ITU-R BT.601 full range as in JPEG (JFIF): Y in 0-255, Cb/Cr centred on 128.
 _YCBCR = np.array(

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-import colors
-import images
-import memory
-from images import Size
-from settings import Settings
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import colors, images, memory
+    from .images import Size
+    from .settings import Settings
+else:  # a checkout: the modules side by side
+    import colors
+    import images
+    import memory
+    from images import Size
+    from settings import Settings
 
 MIN_OUTPUT_SIDE = 2  # the total variation loss needs two pixels each way
 

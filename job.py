@@ -9,15 +9,20 @@ from collections.abc import Iterator
 import numpy as np
 import tensorflow as tf
 
-import colors
-import hardware
-import images
-import inputs
-import progress
-import stylize
-import vgg
-from interrupts import Interrupted, Interrupts
-from settings import Settings, checkpoint_name
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import colors, hardware, images, inputs, progress, stylize, vgg
+    from .interrupts import Interrupted, Interrupts
+    from .settings import Settings, checkpoint_name
+else:  # a checkout: the modules side by side
+    import colors
+    import hardware
+    import images
+    import inputs
+    import progress
+    import stylize
+    import vgg
+    from interrupts import Interrupted, Interrupts
+    from settings import Settings, checkpoint_name
 
 try:  # TensorFlow has no public switch back once op determinism is on
     from tensorflow.python.framework.config import disable_op_determinism

@@ -6,7 +6,10 @@ import os
 import shutil
 import subprocess
 
-from images import Size
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from .images import Size
+else:  # a checkout: the modules side by side
+    from images import Size
 
 # Peak memory of a run (float32 on the CPU), fitted with a margin to bench/memory.py's
 # measurements with a full-width VGG-19 (table in bench/README.md); update these when the

@@ -16,8 +16,11 @@ from typing import TextIO
 import numpy as np
 from tqdm import tqdm
 
-import images
-import vgg
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import images, vgg
+else:  # a checkout: the modules side by side
+    import images
+    import vgg
 
 FILENAME = "imagenet-vgg-verydeep-19.mat"
 URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"

@@ -48,7 +48,10 @@ def _import_tensorflow() -> None:
         # TensorFlow logs a oneDNN notice to stderr while importing, before
         # TF_CPP_MIN_LOG_LEVEL applies; muted so that a failed run's stderr is just its line.
         with muted_stderr():
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # Finding the devices logs too (a failed CUDA probe where no GPU is), once.
+            tensorflow.config.list_physical_devices()
     finally:
         if skip:
             del sys.modules[skipped]
@@ -58,23 +61,28 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
     _import_tensorflow()
     import tensorflow as tf  # noqa: E402
 
-    import batch  # noqa: E402
-    import inputs  # noqa: E402
-    import job  # noqa: E402
-    import network  # noqa: E402
-    import settings as options  # noqa: E402
-    import vgg  # noqa: E402
-    from interrupts import Interrupted, Interrupts  # noqa: E402
-    from settings import Settings, UsageError  # noqa: E402
+    if __package__:  # installed: the modules are the package neural_style_tf2
+        from . import batch, inputs, job, network, vgg  # noqa: E402
+        from . import settings as options  # noqa: E402
+        from .interrupts import Interrupted, Interrupts  # noqa: E402
+        from .settings import Settings, UsageError  # noqa: E402
+    else:  # a checkout: the modules side by side
+        import batch  # noqa: E402
+        import inputs  # noqa: E402
+        import job  # noqa: E402
+        import network  # noqa: E402
+        import settings as options  # noqa: E402
+        import vgg  # noqa: E402
+        from interrupts import Interrupted, Interrupts  # noqa: E402
+        from settings import Settings, UsageError  # noqa: E402
 except KeyboardInterrupt:
     print(f"interrupted {STARTING}", file=sys.stderr)
     raise SystemExit(130) from None
 
 
 def on_gpu() -> bool:
-    """Whether TensorFlow runs on a GPU (its device messages kept off stderr)."""
-    with muted_stderr():
-        return bool(tf.config.list_physical_devices("GPU"))
+    """Whether TensorFlow runs on a GPU."""
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def load_network(settings: Settings) -> vgg.Network:

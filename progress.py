@@ -11,7 +11,10 @@ from typing import TYPE_CHECKING, TextIO
 import numpy as np
 from PIL import Image, ImageDraw
 
-import images
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import images
+else:  # a checkout: the modules side by side
+    import images
 
 if TYPE_CHECKING:  # annotations only: importing stylize would load TensorFlow
     from matplotlib.axes import Axes

@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import hardware
-import images
-import vgg
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import hardware, images, vgg
+else:  # a checkout: the modules side by side
+    import hardware
+    import images
+    import vgg
 
 # Loss layers and their per-layer weights at the defaults, in one place.
 CONTENT_LAYERS = {"relu4_2": 1.0}

@@ -12,12 +12,18 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
-import hardware
-import images
-import settings as options
-import vgg
-from images import Size
-from settings import DEFAULTS, Settings
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import hardware, images, vgg
+    from . import settings as options
+    from .images import Size
+    from .settings import DEFAULTS, Settings
+else:  # a checkout: the modules side by side
+    import hardware
+    import images
+    import settings as options
+    import vgg
+    from images import Size
+    from settings import DEFAULTS, Settings
 
 NOISE_SCALE = 0.256  # the starting noise: N(0, 1) * NOISE_SCALE in preprocessed space
 # L-BFGS: the curvature pairs it keeps (SciPy's default), the most loss evaluations of one
