@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Iterator
@@ -24,18 +25,23 @@ else:  # a checkout: the modules side by side
     from interrupts import Interrupted, Interrupts
     from settings import Settings, checkpoint_name
 
-try:  # TensorFlow has no public switch back once op determinism is on
-    from tensorflow.python.framework.config import disable_op_determinism
-except ImportError:  # pragma: no cover - a TensorFlow without it
-    disable_op_determinism = None
+# TensorFlow has a public switch for deterministic ops on, none for off or for the state.
+from tensorflow.python.framework import config as tf_config  # noqa: E402
 
 
-def _deterministic(on: bool) -> None:
-    """TensorFlow's deterministic ops on or off for this job (a seed asks for repeatable bytes)."""
-    if on:
-        tf.config.experimental.enable_op_determinism()
-    elif disable_op_determinism is not None:
-        disable_op_determinism()
+@contextlib.contextmanager
+def _deterministic(on: bool) -> Iterator[None]:
+    """TensorFlow's deterministic ops on or off meanwhile (a seed asks for repeatable bytes),
+    as they were afterwards: one batch job's seed does not hold for the next."""
+    before = tf_config.is_op_determinism_enabled()
+    switch = (
+        tf.config.experimental.enable_op_determinism if on else tf_config.disable_op_determinism
+    )
+    switch()
+    try:
+        yield
+    finally:
+        (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
 
 
 def _as_written(image: np.ndarray, settings: Settings, content: np.ndarray) -> np.ndarray:
@@ -70,7 +76,6 @@ def run(
     NaN loss) writes its best image to unfinished instead.
     """
     content, styles, initial = loaded or inputs.load_inputs(settings)
-    _deterministic(settings.seed is not None)  # same seed, same bytes
     precision = hardware.resolve_precision(settings.precision)
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
@@ -89,11 +94,12 @@ def run(
         context=dict(zip(("precision", "precision_reason"), precision, strict=True)),
     )
     try:
-        for step in _finished(steps, settings, content):
-            interrupts.running = True  # from the first iteration on, a signal only sets a flag
-            report.step(step)
-            if step.image is not None:
-                _write(step, settings, interrupts, unfinished, label)
+        with _deterministic(settings.seed is not None):  # same seed, same bytes
+            for step in _finished(steps, settings, content):
+                interrupts.running = True  # from the first iteration, a signal only sets a flag
+                report.step(step)
+                if step.image is not None:
+                    _write(step, settings, interrupts, unfinished, label)
     except stylize.RunFailed as exc:
         if exc.best is None:
             raise ValueError(f"{exc} (no image written: there was no good one yet)") from None

@@ -416,3 +416,43 @@ def test_remaining_options_end_to_end(inputs, network_path, tmp_path, capsys):
     assert images.read_image(str(tmp_path / "out.png")).shape == (24, 32, 3)
     totals = [float(v) for v in re.findall(r"total loss: (\S+)", capsys.readouterr().err)]
     assert len(totals) == 3 and totals[-1] < totals[0]
+
+
+def test_the_contact_sheet_shows_the_colours_written(inputs, network_path, tmp_path):
+    """With --preserve-colors luminance, the sheet's tiles are the images as written."""
+    from PIL import Image
+
+    import progress
+
+    output, sheet = tmp_path / "out.png", tmp_path / "sheet.png"
+    argv = cli_args(inputs, network_path, output, "--iterations", "2", "--preserve-colors")
+    assert neural_style.main([*argv, "--contact-sheet", str(sheet)]) == 0
+    written = np.asarray(Image.open(output).convert("RGB"))
+    tile = progress.thumbnail(written)
+    shown = np.asarray(Image.open(sheet).convert("RGB"))[: tile.shape[0], : tile.shape[1]]
+    np.testing.assert_array_equal(shown, tile)
+
+
+def test_a_seeded_job_leaves_later_jobs_free(inputs, network_path, tmp_path, monkeypatch):
+    """A batch job's --seed turns TensorFlow's deterministic ops on for that job only."""
+    from tensorflow.python.framework import config
+
+    import stylize
+
+    real, seen = stylize.stylize, []
+
+    def spy(*args, **kwargs):
+        for step in real(*args, **kwargs):
+            if step.iteration == 1:
+                seen.append(config.is_op_determinism_enabled())
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", spy)
+    rows = [f"{inputs['content']},{inputs['style1']},{tmp_path}/{k}.png,{seed}" for k, seed in
+            ((1, "3"), (2, ""), (3, "4"))]  # fmt: skip
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text("\n".join(["content,styles,output,seed", *rows]) + "\n")
+    argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "1"]
+    assert neural_style.main([*argv, "--quiet"]) == 0
+    assert seen == [True, False, True]
+    assert not config.is_op_determinism_enabled()
