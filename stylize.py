@@ -642,9 +642,7 @@ class _Run:
                 self.start = image  # the next size starts from the last image
             shown, at = (first, self.output_size) if i == 1 and first else (losses, size)
             picture = self.picture(best.image) if final or checkpoint else None
-            snapshot = functools.partial(
-                self.snapshot, index, k, count, stalled or k == count, losses, optimiser
-            )
+            snapshot = self.snapshot(index, k, count, stalled or k == count, losses, optimiser)
             yield Progress(i, self.total, shown, picture, final, at, snapshot)
             if final:
                 self.start = None
@@ -660,12 +658,13 @@ class _Run:
 
     def snapshot(
         self, index: int, k: int, count: int, ended: bool, losses: Losses, optimiser: Adam | LBFGS
-    ) -> RunState:
-        """The run's state now, after its k-th iteration at size index."""
-        return RunState(
-            self.iteration, index, k, count, ended, self.start, self.best.image, self.best.loss,
-            (losses.content, losses.style, losses.tv), optimiser.state(), self.noise_seed,
-        )  # fmt: skip
+    ) -> Callable[[], RunState]:
+        """A function giving the run's state after its k-th iteration at size index. It holds
+        this moment's images and counts; the optimiser's state it reads when called (so: call
+        it before the next iteration)."""
+        now = (self.iteration, index, k, count, ended, self.start, self.best.image)
+        now += (self.best.loss, (losses.content, losses.style, losses.tv))
+        return lambda: RunState(*now, optimiser.state(), self.noise_seed)
 
     def resume_from(self, state: RunState) -> int:
         """Take a state's counts and images; the index of the first size still to start."""

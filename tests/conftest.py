@@ -114,12 +114,14 @@ def spec_losses(network, content, style, start, content_layers, style_layers, po
     return [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]
 
 
-def run_stylize(network, content, styles, *, initial=None, stop=None, style_cache=None, **settings):
+def run_stylize(
+    network, content, styles, *, initial=None, stop=None, style_cache=None, resume=None, **settings
+):
     """stylize.stylize with Settings(**settings): the run's generator."""
     import stylize
     from settings import Settings
 
     return stylize.stylize(
         network, content, styles, Settings(**settings), initial=initial, stop=stop,
-        style_cache=style_cache,
+        style_cache=style_cache, resume=resume,
     )  # fmt: skip
