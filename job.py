@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 import colors
+import hardware
 import images
 import inputs
 import network
@@ -127,6 +128,7 @@ def run(
     """
     content, styles, initial = loaded or inputs.load_inputs(settings)
     _deterministic(settings.seed is not None)  # same seed, same bytes
+    precision = hardware.resolve_precision(settings.precision)
     saver = _Saver(settings)
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
@@ -142,6 +144,7 @@ def run(
         plot=settings.progress_plot,
         sheet=settings.contact_sheet,
         label=label,
+        context=dict(zip(("precision", "precision_reason"), precision, strict=True)),
     )
     try:
         for step in _finished(steps, settings, content):

@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
+from tqdm import tqdm
 
 import images
 import vgg
-
-try:
-    from tqdm import tqdm
-except ImportError:  # no progress bar without tqdm
-    tqdm = None
 
 FILENAME = "imagenet-vgg-verydeep-19.mat"
 URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
@@ -58,24 +54,44 @@ def _by_hand(url: str) -> str:
     return f"download it from {url} and pass --network PATH"
 
 
+def _request(url: str, done: int) -> http.client.HTTPResponse | None:
+    """The response to a GET of url from byte done on; None if the part file is complete."""
+    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
+    try:
+        return urllib.request.urlopen(request, timeout=TIMEOUT)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and done:  # the part file is already as long as the file, or longer
+            return None
+        raise ValueError(f"could not download {url} (HTTP {exc.code}); {_by_hand(url)}") from None
+    except OSError as exc:  # URLError, refused, timed out
+        reason = getattr(exc, "reason", exc)
+        raise ValueError(f"could not reach {url} ({reason}); {_by_hand(url)}") from None
+
+
+def _receive(response, part: Path, done: int, digest, bar: tqdm) -> tuple[int, str | None]:
+    """Append the response's body to part, hashing it; (bytes now in part, why it stopped)."""
+    try:
+        with open(part, "ab" if done else "wb") as out:
+            while chunk := response.read(CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                bar.update(len(chunk))
+    except (http.client.HTTPException, OSError) as exc:  # reset, timed out, incomplete
+        return done, str(exc) or type(exc).__name__
+    return done, None
+
+
 def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.stderr) -> Path:
     """Download url to dest via dest.part (resuming it), check its SHA256, then move it in place."""
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
     done = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"Range": f"bytes={done}-"} if done else {})
-    try:
-        response = urllib.request.urlopen(request, timeout=TIMEOUT)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and done:  # the part file is already as long as the file, or longer
-            part.unlink()
-            return download_network(dest, url, sha256, stream)
-        raise ValueError(f"could not download {url} (HTTP {exc.code}); {_by_hand(url)}") from None
-    except OSError as exc:  # URLError, refused, timed out
-        reason = getattr(exc, "reason", exc)
-        raise ValueError(f"could not reach {url} ({reason}); {_by_hand(url)}") from None
-
+    response = _request(url, done)
+    if response is None:
+        part.unlink()
+        return download_network(dest, url, sha256, stream)
     digest = hashlib.sha256()
     with response:
         if response.status == 206:  # resuming: the hash covers the bytes already there
@@ -86,25 +102,10 @@ def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.std
             done = 0
         length = response.headers.get("Content-Length")
         total = done + int(length) if length else None
-        bar = None
-        if tqdm is not None:
-            bar = tqdm(
-                total=total, initial=done, unit="B", unit_scale=True, desc=dest.name, file=stream
-            )
-        reason = None
-        try:
-            with open(part, "ab" if done else "wb") as out:
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-        except (http.client.HTTPException, OSError) as exc:  # reset, timed out, incomplete
-            reason = str(exc) or type(exc).__name__
-        finally:
-            if bar is not None:
-                bar.close()
+        with tqdm(
+            total=total, initial=done, unit="B", unit_scale=True, desc=dest.name, file=stream
+        ) as bar:
+            done, reason = _receive(response, part, done, digest, bar)
     if reason is None and total is not None and done < total:
         reason = "connection closed early"
     if reason is not None:

@@ -99,6 +99,7 @@ class Reporter:
         plot: str | None = None,
         sheet: str | None = None,
         label: str = "",
+        context: dict | None = None,
     ):
         self.stream, self.output = stream, output
         self.print_every, self.quiet, self.label = print_every, quiet, label
@@ -109,6 +110,7 @@ class Reporter:
         self.log = None
         self.records: list[dict] = []
         self.tiles: list[tuple[int, np.ndarray]] = []
+        self.context = context or {}  # what holds for the whole run, in every log record
 
     def _print(self, text: str) -> None:
         if self.bar is not None:
@@ -157,6 +159,7 @@ class Reporter:
             "elapsed": round(time.monotonic() - self.started, 3),
             "size": list(step.size),  # the size optimised at this iteration (--scales)
             "output": self.output,
+            **self.context,
         }
         self.records.append(record)
         if self.log_path:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import hardware
 import images
 import vgg
 
@@ -26,7 +27,7 @@ STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, 
 # The pair that --content-weight-blend B weights B and 1 - B.
 CONTENT_BLEND_LAYERS = ("relu4_2", "relu5_2")
 
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("noise", "content", "style")
 COLOR_MODES = ("luminance", "histogram")
@@ -199,8 +200,10 @@ class Settings:
         None, "with --batch, run only the jobs whose 0-based row index i has i %% N == K", "all",
         batch=False, result=False, type=parse_shard, metavar="K/N")
     precision: str = option(
-        "float32", "number format of the network's convolutions; Grams, losses and the image"
-        " stay float32", choices=PRECISIONS)
+        "auto", "number format of the network's convolutions: auto is bfloat16 where the"
+        " hardware runs it natively (CPUs with AVX-512 BF16 or AMX, NVIDIA GPUs of compute"
+        " capability 8.0 or more), else float32; Grams, losses and the image stay float32",
+        choices=PRECISIONS)
     scales: int = option(
         3, "coarse to fine: optimise at up to N sizes, each twice the previous, ending at the"
         " output size; --iterations counts the steps at all sizes", type=positive_int,
@@ -235,6 +238,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         }
         if f.type == "bool":
             shown, extra["action"] = "off", "store_true"
+        elif name == "precision":
+            chosen, why = hardware.auto_precision()
+            shown = f"auto: here {chosen}, as {why}"
         else:
             shown = f.metadata["shown"] or ("none" if f.default is None else "%(default)s")
         parser.add_argument(

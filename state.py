@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+import hardware
 import images
 import settings as options
 from settings import Settings
@@ -23,7 +24,7 @@ VERSION = 1  # of the file format; a file of another version is not used
 OPTIMISER = "optimiser/"
 # Options whose files count by their bytes (not their paths), and the network by its identity.
 FILES = ("content", "styles", "initial")
-NOT_HASHED = (*FILES, "network")
+NOT_HASHED = (*FILES, "network", "precision")
 SCALARS = ("iteration", "size_index", "done", "count", "ended", "best_loss")
 CHUNK = 1 << 20
 
@@ -43,8 +44,9 @@ def fingerprint(settings: Settings, network_path: str | None) -> str:
     That is the bytes of the content, style and initial files (not their paths), the network
     file's identity (its absolute path, size and modification time: cheaper than reading
     hundreds of MB, and a file replaced in place gets a new mtime), every option that changes
-    the picture (metadata result=True; --precision among them, the precision the run uses),
-    and the TensorFlow version. Printing, progress files and the like do not count.
+    the picture (metadata result=True; for --precision, the precision the run uses, which
+    auto chooses by the machine), and the TensorFlow version. Printing, progress files and
+    the like do not count.
     """
     digest = hashlib.sha256()
 
@@ -61,6 +63,8 @@ def fingerprint(settings: Settings, network_path: str | None) -> str:
     for name, field in options.FIELDS.items():
         if field.metadata["result"] and name not in NOT_HASHED:
             add(name, repr(getattr(settings, name)).encode())
+    # --precision auto: the precision chosen on this machine, which is what the result depends on
+    add("precision", hardware.resolve_precision(settings.precision)[0].encode())
     add("tensorflow", tf.__version__.encode())
     return digest.hexdigest()
 

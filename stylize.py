@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import tensorflow as tf
 
+import hardware
 import images
 import settings as options
 import vgg
@@ -173,6 +174,8 @@ class Targets(NamedTuple):
     content_weight: tf.Tensor
     style_weight: tf.Tensor
     tv_weight: tf.Tensor
+    pixel_min: tf.Tensor  # the preprocessed values of RGB 0 and 255: the image stays between
+    pixel_max: tf.Tensor
 
 
 class AdamSettings(NamedTuple):
@@ -235,7 +238,10 @@ class Objective:
         v.assign(adam.beta2 * v + (1 - adam.beta2) * tf.square(grad))
         # TF1's AdamOptimizer form: bias correction folded into the step size.
         step_size = adam.learning_rate * tf.sqrt(1 - adam.beta2**t) / (1 - adam.beta1**t)
-        image.assign_sub(step_size * m / (tf.sqrt(v) + adam.epsilon))
+        moved = image - step_size * m / (tf.sqrt(v) + adam.epsilon)
+        # Departure from the paper: projected onto the displayable range, so that the loss
+        # printed is that of the file written (which is clipped to 0-255 and rounded).
+        image.assign(tf.clip_by_value(moved, targets.pixel_min, targets.pixel_max))
         return terms
 
 
@@ -304,20 +310,30 @@ def lbfgs_direction(gradient: np.ndarray, pairs: Sequence[tuple]) -> np.ndarray:
 
 
 def _wolfe_search(
-    evaluate: Callable, x: np.ndarray, loss: float, slope: float, direction: np.ndarray, step: float
+    evaluate: Callable,
+    project: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    loss: float,
+    gradient: np.ndarray,
+    direction: np.ndarray,
+    step: float,
 ) -> tuple[np.ndarray, Losses, np.ndarray] | None:
-    """A point x + t * direction meeting the weak Wolfe conditions, found by doubling and
-    bisecting t from step (Lewis & Overton); the last point that lowered the loss enough if
-    the tries run out; None if none did."""
+    """A point project(x + t * direction) meeting the weak Wolfe conditions along the move it
+    makes, found by doubling and bisecting t from step (Lewis & Overton); the last point that
+    lowered the loss enough if the tries run out; None if none did."""
     low, high, found = 0.0, np.inf, None
-    for _ in range(LBFGS_EVALUATIONS_PER_ITERATION if slope < 0 else 0):
-        trial = x + step * direction
-        losses, gradient = evaluate(trial)
-        if not losses.total <= loss + ARMIJO * step * slope:  # too far (or NaN): shorter
+    for _ in range(LBFGS_EVALUATIONS_PER_ITERATION if gradient.dot(direction) < 0 else 0):
+        unbounded = x + step * direction
+        trial = project(unbounded)
+        moved = trial - x
+        slope = gradient.dot(moved)  # the first-order change of the loss along the move
+        losses, trial_gradient = evaluate(trial)
+        if not (slope < 0 and losses.total <= loss + ARMIJO * slope):  # too far (or NaN)
             high = step
         else:
-            found = trial, losses, gradient
-            if gradient.dot(direction) >= CURVATURE * slope:
+            found = trial, losses, trial_gradient
+            # At the range's edge a longer step would move no further.
+            if trial_gradient.dot(moved) >= CURVATURE * slope or trial is not unbounded:
                 break
             low = step  # still going down steeply: longer
         step = 2 * low if high == np.inf else (low + high) / 2
@@ -332,10 +348,17 @@ class LBFGS:
     40 ms per iteration at 256x256 (a tenth of the iteration) against this one's 10.
     """
 
-    def __init__(self, objective: Objective, start: np.ndarray, net: dict, targets: Targets):
-        self.shape, self.net, self.targets = start.shape, net, targets
+    def __init__(
+        self,
+        objective: Objective,
+        start: np.ndarray,
+        net: dict,
+        targets: Targets,
+        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+    ):
+        self.shape, self.net, self.targets, self.bounds = start.shape, net, targets, bounds
         self._compute = tf.function(objective.terms_and_gradient)
-        self.x = start.astype(np.float64).ravel()
+        self.x = self.project(start.astype(np.float64).ravel())
         self.losses, self.gradient = self.evaluate(self.x)
         self.pairs: collections.deque = collections.deque(maxlen=LBFGS_HISTORY)
 
@@ -344,6 +367,16 @@ class LBFGS:
         image = tf.constant(x.reshape(self.shape), tf.float32)
         terms, gradient = self._compute(image, self.net, self.targets)
         return _losses(terms), gradient.numpy().astype(np.float64).ravel()
+
+    def project(self, x: np.ndarray) -> np.ndarray:
+        """x with every pixel within the bounds (each channel's own), or x itself if inside."""
+        if self.bounds is None:
+            return x
+        low, high = self.bounds
+        pixels = x.reshape(-1, low.size)
+        if ((pixels >= low) & (pixels <= high)).all():
+            return x
+        return np.clip(pixels, low, high).ravel()
 
     def step(self) -> tuple[Losses, bool]:
         """One iteration: the losses before it, and whether no step lowered the loss (stalled)."""
@@ -368,7 +401,15 @@ class LBFGS:
                 continue
             # The first step has length 1 (pixels, in all), as L-BFGS-B's; later ones start at 1.
             step = 1.0 if self.pairs else 1.0 / np.sqrt(max(-slope, np.finfo(float).tiny))
-            found = _wolfe_search(self.evaluate, self.x, self.losses.total, slope, direction, step)
+            found = _wolfe_search(
+                self.evaluate,
+                self.project,
+                self.x,
+                self.losses.total,
+                self.gradient,
+                direction,
+                step,
+            )
             if found is None and self.pairs:  # the history misleads: try again along -gradient
                 self.pairs.clear()
                 continue
@@ -484,9 +525,14 @@ class _Run:
         self.objective = Objective(content_layers, style_layers, settings.pooling)
         vgg.check_layers(network, list(self.objective.layers))
         self.mean = network.mean_pixel
+        self.bounds = (
+            vgg.preprocess(np.zeros(3), self.mean),
+            vgg.preprocess(np.full(3, 255.0), self.mean),
+        )
         # The network's convolutions run in the run's precision (weights cast once, here).
+        self.precision = precision = hardware.resolve_precision(settings.precision)[0]
         self.net = {
-            name: (tf.constant(k, settings.precision), tf.constant(b, settings.precision))
+            name: (tf.constant(k, precision), tf.constant(b, precision))
             for name, (k, b) in network.weights.items()
         }
         self.output_size = Size(*content.shape[:2])
@@ -509,7 +555,7 @@ class _Run:
         # The key holds everything the grams depend on besides the network.
         digest = hashlib.sha1(style.tobytes()).hexdigest()
         key = (digest, style.shape, tuple(style_layers), self.settings.pooling)
-        key += (self.settings.precision,)
+        key += (self.precision,)
         if key not in self.style_cache:
             features = self._features(style, style_layers)
             self.style_cache[key] = {name: gram(features[name]) for name in style_layers}
@@ -531,6 +577,8 @@ class _Run:
             content_weight=tf.constant(settings.content_weight, tf.float32),
             style_weight=tf.constant(settings.style_weight, tf.float32),
             tv_weight=tf.constant(settings.tv_weight, tf.float32),
+            pixel_min=tf.constant(self.bounds[0]),
+            pixel_max=tf.constant(self.bounds[1]),
         )
 
     def start_at(self, size: Size, initial: np.ndarray | None) -> np.ndarray:
@@ -547,7 +595,7 @@ class _Run:
         """A fresh optimiser at a size, from start."""
         settings = self.settings
         if settings.optimizer == "lbfgs":
-            return LBFGS(self.objective, start, self.net, self.targets(size))
+            return LBFGS(self.objective, start, self.net, self.targets(size), self.bounds)
         adam = AdamSettings(
             *(
                 tf.constant(value, tf.float32)
@@ -597,7 +645,8 @@ class _Run:
             elif self.start is None:
                 self.start = self.start_at(size, initial)
             else:
-                self.start = _upsample(self.start, size)
+                # Lanczos overshoots at edges: back within the displayable range.
+                self.start = np.clip(_upsample(self.start, size), *self.bounds)
             yield from self.at_size(index, count, first, stop, within)
             if self.start is None:  # the run ended
                 return

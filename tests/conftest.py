@@ -73,6 +73,8 @@ def cli_args(inputs: dict[str, Path], network_path: Path, output: Path, *extra: 
         "--styles", str(inputs["style1"]),
         "--output", str(output),
         "--network", str(network_path),
+        # float32, not auto: the tests compare losses with float32 numbers worked out by hand
+        "--precision", "float32",
         *extra,
     ]  # fmt: skip
 
@@ -121,6 +123,7 @@ def run_stylize(
     import stylize
     from settings import Settings
 
+    settings.setdefault("precision", "float32")
     return stylize.stylize(
         network, content, styles, Settings(**settings), initial=initial, stop=stop,
         style_cache=style_cache, resume=resume,

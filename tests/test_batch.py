@@ -67,7 +67,7 @@ def test_jsonl_lists_numbers_and_flags(inputs, network_path, tmp_path, capsys):
          "output": str(tmp_path / "x.jpg"), "iterations": 3, "print-iterations": 1},
         {"content": str(inputs["content"]), "styles": [str(inputs["style2"])],
          "output": str(tmp_path / "y.jpg"), "width": None, "learning_rate": 1e30,
-         "iterations": 4},
+         "tv_weight": 1e37, "precision": "float32", "iterations": 4},
         {"content": str(inputs["content"]), "styles": [str(inputs["style2"])],
          "output": str(tmp_path / "z.jpg")},
     ]  # fmt: skip

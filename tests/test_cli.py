@@ -129,8 +129,32 @@ def test_first_losses_are_the_output_sizes_with_several_scales(network_path, tmp
             "--content", str(content), "--styles", str(style), "--initial", str(initial),
             "--network", str(network_path), "--output", str(tmp_path / f"o{scales}.png"),
             "--iterations", "4", "--print-iterations", "1", "--scales", scales,
+            "--precision", "float32",
         ]  # fmt: skip
         assert neural_style.main(argv) == 0
         blocks.append([float(v) for v in re.findall(r"loss: (\S+)", capsys.readouterr().err)])
     np.testing.assert_allclose(blocks[1][:4], blocks[0][:4], rtol=1e-5)
     assert blocks[1][4:8] != blocks[0][4:8]  # the second block is at the coarser size
+
+
+def test_precision_auto_is_chosen_by_the_hardware_and_logged(
+    inputs, network_path, tmp_path, monkeypatch
+):
+    import json
+
+    import hardware
+
+    assert hardware.choose_precision({"avx512f", "avx512_bf16"}, None)[0] == "bfloat16"
+    assert hardware.choose_precision({"amx_bf16"}, None)[0] == "bfloat16"
+    assert hardware.choose_precision({"avx2", "avx512f"}, None)[0] == "float32"
+    assert hardware.choose_precision({"avx512_bf16"}, (7, 5))[0] == "float32"  # the GPU runs it
+    assert hardware.choose_precision(set(), (8, 6))[0] == "bfloat16"
+    chosen, why = hardware.auto_precision()
+    log = tmp_path / "log.jsonl"
+    argv = args(inputs, network_path, tmp_path, "--iterations", "1", "--progress-log", str(log))
+    assert neural_style.main([*argv, "--precision", "auto"]) == 0
+    record = json.loads(log.read_text().splitlines()[0])
+    assert (record["precision"], record["precision_reason"]) == (chosen, why)
+    assert neural_style.main([*argv, "--precision", "float32", "--overwrite"]) == 0
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record["precision"] == "float32" and "asked for" in record["precision_reason"]
