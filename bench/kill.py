@@ -38,6 +38,7 @@ class Attempt:
     def __init__(self, command: list[str], env: dict[str, str]):
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
         self.last, self.resumed, self.lines = 0, None, []
+        self.working = threading.Event()  # set at the first iteration (or the end)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -46,11 +47,15 @@ class Attempt:
             self.lines.append(line)
             if match := ITERATION.match(line):
                 self.last = int(match[1])
+                self.working.set()
             elif match := RESUMING.search(line):
                 self.resumed = int(match[1])
 
     def kill_after(self, seconds: float) -> bool:
-        """SIGKILL after seconds unless it ends first; whether it was killed."""
+        """SIGKILL seconds after the first iteration unless it ends first; whether it was
+        killed. (Kills while starting up would only measure the start-up.)"""
+        while not self.working.wait(0.05) and self.process.poll() is None:
+            pass
         try:
             self.process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
@@ -72,7 +77,7 @@ def until_done(command: list[str], env: dict, kills: int, delays: tuple[float, f
     while True:
         attempt = Attempt(command, env)
         attempts += 1
-        was_killed = attempt.kill_after(rng.uniform(*delays) if killed < kills else 3600)
+        was_killed = attempt.kill_after(rng.uniform(*delays) if killed < kills else 36000)
         if previous is not None:
             # Resumed from: the state's iteration, or 0 for a fresh start.
             history.append((previous.last, attempt.resumed or 0))
@@ -108,7 +113,7 @@ def single(args, folder: Path, mat: Path, env: dict, rng: random.Random) -> None
     output.parent.mkdir(exist_ok=True)
     started = time.monotonic()
     history, attempts = until_done(
-        [*base, "--output", str(output)], env, args.kills, (1.0, args.max_delay), rng
+        [*base, "--output", str(output)], env, args.kills, (0.0, args.max_delay), rng
     )
     killed_time = time.monotonic() - started
     same = output.read_bytes() == reference.read_bytes()
@@ -150,7 +155,7 @@ def shard_runs(args, base: list[str], env: dict, rng: random.Random) -> list:
 
     def shard(k: int, seed: int) -> None:
         command = [*base, "--shard", f"{k}/2"]
-        kills = (1.0, args.max_delay)
+        kills = (0.0, args.max_delay)
         results[f"{k}/2"] = until_done(command, env, args.batch_kills, kills, random.Random(seed))
 
     threads = [threading.Thread(target=shard, args=(k, rng.random())) for k in range(2)]
@@ -232,10 +237,12 @@ def cost(args, mat: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
-    parser.add_argument("--iterations", type=int, default=200, help="of the single run")
+    parser.add_argument("--iterations", type=int, default=300, help="of the single run")
     parser.add_argument("--size", type=bench.size, default=(256, 192))
     parser.add_argument("--interval", type=float, default=2.0, help="--state-interval")
-    parser.add_argument("--max-delay", type=float, default=12.0, help="longest life before -9")
+    parser.add_argument(
+        "--max-delay", type=float, default=5.0, help="longest work (s) before the -9"
+    )
     parser.add_argument("--batch-kills", type=int, default=4, help="per shard")
     parser.add_argument("--batch-iterations", type=int, default=60)
     parser.add_argument("--batch-size", type=bench.size, default=(128, 96))
