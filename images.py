@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import glob
 import io
 import os
 import secrets
@@ -228,6 +229,14 @@ def atomic_output(path: str) -> Iterator[str]:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
+
+
+def stale_temporaries(path: str) -> list[str]:
+    """The temporaries atomic_output left for path when its process was killed mid-write."""
+    folder = os.path.dirname(path) or "."
+    name, extension = os.path.splitext(os.path.basename(path))
+    pattern = f".{glob.escape(name)}.tmp-{'[0-9a-f]' * 8}{glob.escape(extension)}"
+    return glob.glob(os.path.join(glob.escape(folder), pattern))
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

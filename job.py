@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import sys
+import time
 from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, hardware, images, inputs, progress, stylize, vgg
+    from . import colors, hardware, images, inputs, network, progress, state, stylize, vgg
     from .interrupts import Interrupted, Interrupts
-    from .settings import Settings, checkpoint_name
+    from .settings import Settings, checkpoint_name, state_path
 else:  # a checkout: the modules side by side
     import colors
     import hardware
     import images
     import inputs
+    import network
     import progress
+    import state
     import stylize
     import vgg
     from interrupts import Interrupted, Interrupts
-    from settings import Settings, checkpoint_name
+    from settings import Settings, checkpoint_name, state_path
 
 # TensorFlow has a public switch for deterministic ops on, none for off or for the state.
 from tensorflow.python.framework import config as tf_config  # noqa: E402
@@ -61,6 +65,62 @@ def _finished(
         yield step
 
 
+def _network_path(settings: Settings) -> str | None:
+    """The network file the run uses (found as when it was loaded), for the fingerprint."""
+    try:
+        return str(network.resolve_network(settings.network, download=False))
+    except ValueError:
+        return None
+
+
+class _Saver:
+    """Keeps one job's state beside its output: loads it to resume from, saves it when due
+    (checkpoints, every --state-interval seconds of work, a stop), removes it when done."""
+
+    def __init__(self, settings: Settings):
+        self.path, self.interval = state_path(settings.output), settings.state_interval
+        self.fingerprint = state.fingerprint(settings, _network_path(settings))
+        self.last: float | None = None  # when the state was last saved (or the work began)
+        self.failed = False
+
+    def resume(self, settings: Settings, label: str) -> stylize.RunState | None:
+        """The saved state to go on from, if any (not under --restart); says so in one line."""
+        # A kill mid-write leaves a temporary file behind: an earlier run's, removed here.
+        for path in images.stale_temporaries(self.path) + images.stale_temporaries(settings.output):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        if settings.restart:
+            return None
+        found = state.load(self.path, self.fingerprint)
+        if found is not None and not settings.quiet:
+            where = f"{label}: " if label else ""
+            print(
+                f"{where}resuming at iteration {found.iteration}/{settings.iterations} from"
+                f" {self.path}",
+                file=sys.stderr,
+            )
+        return found
+
+    def after(self, step: stylize.Progress, stopping: bool) -> None:
+        """Save the state after a step if it is due: a checkpoint, a stop, or time."""
+        now = time.monotonic()
+        if self.last is None:
+            self.last = now
+        checkpoint = step.image is not None and not step.final
+        stopped = step.final and stopping and step.iteration < step.iterations
+        timed = self.interval > 0 and now - self.last >= self.interval and not step.final
+        if step.snapshot is not None and (checkpoint or stopped or timed):
+            # One warning if saving fails (disk full); later tries stay quiet.
+            if not state.save(self.path, step.snapshot(), self.fingerprint, not self.failed):
+                self.failed = True
+            self.last = time.monotonic()
+
+    def remove(self) -> None:
+        """The output is written: the state is not needed any more."""
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.path)
+
+
 def run(
     settings: Settings,
     weights: vgg.Network,
@@ -73,13 +133,15 @@ def run(
     """Optimise, show progress and write checkpoints and the output.
 
     loaded is inputs.load_inputs(settings), when already loaded. A run cut short (signal, or a
-    NaN loss) writes its best image to unfinished instead.
+    NaN loss) writes its best image to unfinished instead. The run's state goes beside the
+    output (_Saver); a saved state of the same run is resumed from.
     """
     content, styles, initial = loaded or inputs.load_inputs(settings)
     precision = hardware.resolve_precision(settings.precision)
+    saver = _Saver(settings)
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
-        style_cache=style_cache,
+        style_cache=style_cache, resume=saver.resume(settings, label),
     )  # fmt: skip
     del weights  # a single run's float32 weights can go once cast (a batch keeps its own)
     report = progress.Reporter(
@@ -98,8 +160,10 @@ def run(
             for step in _finished(steps, settings, content):
                 interrupts.running = True  # from the first iteration, a signal only sets a flag
                 report.step(step)
+                saver.after(step, interrupts.stop())
                 if step.image is not None:
                     _write(step, settings, interrupts, unfinished, label)
+        saver.remove()
     except stylize.RunFailed as exc:
         if exc.best is None:
             raise ValueError(f"{exc} (no image written: there was no good one yet)") from None

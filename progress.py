@@ -178,7 +178,11 @@ class Reporter:
             from tqdm import tqdm
 
             self.bar = tqdm(
-                total=step.iterations, file=self.stream, desc=self.label or None, unit="it"
+                total=step.iterations,
+                initial=step.iteration - 1,  # a resumed run's bar starts where it was
+                file=self.stream,
+                desc=self.label or None,
+                unit="it",
             )
         if self.bar is not None:
             self.bar.set_postfix_str(

@@ -115,6 +115,13 @@ class Settings:
         " {:05}", result=False, metavar="PATTERN")
     checkpoint_iterations: int | None = option(
         None, "checkpoint every N iterations", type=positive_int, metavar="N")
+    state_interval: float = option(
+        120.0, "save the run's state beside the output (OUTPUT.state) after every S seconds of"
+        " work, as well as at checkpoints and on SIGINT/SIGTERM; 0: not by time", batch=False,
+        result=False, type=weight, metavar="S")
+    restart: bool = option(
+        False, "start afresh even if a saved state of the same run could be resumed",
+        batch=False, result=False)
     iterations: int = option(400, "optimisation steps", type=positive_int)
     width: int | None = option(
         None, "output width", "the content's", type=positive_int, metavar="W")
@@ -127,12 +134,13 @@ class Settings:
         " $XDG_CACHE_HOME/neural-style or ~/.cache/neural-style, where it is downloaded when"
         " found nowhere", batch=False, metavar="PATH")
     no_download: bool = option(
-        False, "never download the weights (also: NEURAL_STYLE_NO_DOWNLOAD=1)", batch=False)
+        False, "never download the weights (also: NEURAL_STYLE_NO_DOWNLOAD=1)", batch=False,
+        result=False)
     no_cache: bool = option(
         False, "read the .mat itself, not the fast weight cache", batch=False, result=False)
     download_network: bool = option(
         False, "download the weights into the cache folder (if not found), print the path, exit",
-        batch=False)
+        batch=False, result=False)
     no_memory_check: bool = option(
         False, "run even if the memory estimate says the sizes will not fit", result=False)
     content_weight: float = option(5.0, "content loss weight", type=weight)
@@ -194,10 +202,10 @@ class Settings:
     batch: str | None = option(
         None, "run the jobs of a CSV (with a header row) or JSON Lines (.jsonl) file, one per"
         " row; columns are option names and override the command line", batch=False,
-        metavar="FILE")
+        result=False, metavar="FILE")
     shard: tuple[int, int] | None = option(
         None, "with --batch, run only the jobs whose 0-based row index i has i %% N == K", "all",
-        batch=False, type=parse_shard, metavar="K/N")
+        batch=False, result=False, type=parse_shard, metavar="K/N")
     precision: str = option(
         "auto", "number format of the network's convolutions: auto is bfloat16 where the"
         " hardware runs it natively (CPUs with AVX-512 BF16 or AMX, NVIDIA GPUs of compute"
@@ -252,6 +260,11 @@ def from_namespace(namespace: argparse.Namespace) -> Settings:
     """The Settings of parsed options (lists become tuples)."""
     values = {name: getattr(namespace, name) for name in FIELDS}
     return Settings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def state_path(output: str) -> str:
+    """Where a run keeps its state to resume from: OUTPUT.state beside the output."""
+    return output + ".state"
 
 
 def checkpoint_name(pattern: str, iteration: int) -> str:
@@ -339,7 +352,9 @@ def validate(settings: Settings) -> None:
     if settings.batch is None:  # a batch skips jobs whose output exists instead
         if settings.shard is not None:
             raise UsageError("--shard goes with --batch")
-        if os.path.exists(settings.output) and not settings.overwrite:
+        # An output beside a saved state is an interrupted run's: the same command resumes it.
+        resumable = os.path.exists(state_path(settings.output))
+        if os.path.exists(settings.output) and not settings.overwrite and not resumable:
             raise UsageError(f"--output: {settings.output} exists; pass --overwrite to replace it")
     _check_checkpoints(settings)
     _check_combinations(settings)

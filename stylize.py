@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import collections
+import copy
 import functools
 import hashlib
+import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -59,6 +61,26 @@ class Progress:
     image: np.ndarray | None = None  # best image so far (uint8 RGB), at checkpoints and the end
     final: bool = False
     size: Size = Size(0, 0)  # the size of the image this iteration optimised
+    # The run's state after this iteration, to resume from (call it before the next one).
+    snapshot: Callable[[], RunState] | None = None
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run is after an iteration, in plain values: stylize(resume=...) goes on from it
+    exactly (the same iterations, losses and best image as a run that never stopped)."""
+
+    iteration: int  # iterations done
+    size_index: int  # the size being optimised (coarsest 0)
+    done: int  # iterations done at that size
+    count: int  # that size's iterations (with any a coarser size left over)
+    ended: bool  # that size is over (its last iteration, or L-BFGS stalled)
+    start: np.ndarray  # preprocessed: the image the next size starts from, once ended
+    best_image: np.ndarray | None  # the size's best image so far (preprocessed) and its loss
+    best_loss: float
+    losses: tuple[float, float, float]  # content, style, tv of the last iteration
+    optimiser: dict[str, np.ndarray]  # Adam.state() or LBFGS.state()
+    noise_seed: int  # the seed of the starting noise
 
 
 class RunFailed(ValueError):
@@ -263,13 +285,23 @@ class Adam:
     ):
         self.objective, self.net, self.targets, self.adam = objective, net, targets, adam
         zeros = np.zeros(start.shape, np.float32)
-        self.state = AdamState(*(tf.Variable(x) for x in (start, zeros, zeros, 0.0, zeros)))
+        self.variables = AdamState(*(tf.Variable(x) for x in (start, zeros, zeros, 0.0, zeros)))
         self._step = tf.function(objective.adam_step)  # one trace per size
 
     def step(self) -> tuple[Losses, bool]:
         """One step: the losses before it, and False (Adam can always go on)."""
-        terms = self._step(self.state, self.net, self.targets, self.adam)
+        terms = self._step(self.variables, self.net, self.targets, self.adam)
         return _losses(terms), False
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The values of the optimiser's variables, by name."""
+        return {k: v.numpy() for k, v in self.variables._asdict().items()}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Set the variables to a state() (ValueError if it does not fit)."""
+        _check_state(self.state(), state)
+        for name, value in state.items():
+            getattr(self.variables, name).assign(value)
 
     def _loss(self, image: tf.Tensor) -> float:
         """The total loss of an image."""
@@ -279,15 +311,15 @@ class Adam:
     def candidates(self) -> list[tuple[np.ndarray, float]]:
         """The images now that may be the best, with their total losses: the iterates' average
         (bias-corrected, when averaging) and the last iterate."""
-        images = [self.state.image]
+        images = [self.variables.image]
         decay = float(self.adam.average_decay)
         if decay > 0:
-            images.insert(0, self.state.average / (1 - decay ** float(self.state.t)))
+            images.insert(0, self.variables.average / (1 - decay ** float(self.variables.t)))
         return [(np.asarray(x), self._loss(x)) for x in images]
 
     def last(self) -> np.ndarray:
         """The last iterate, where a finer size goes on from."""
-        return self.state.image.numpy()
+        return self.variables.image.numpy()
 
 
 def lbfgs_direction(gradient: np.ndarray, pairs: Sequence[tuple]) -> np.ndarray:
@@ -424,6 +456,41 @@ class LBFGS:
         """The image now with its total loss."""
         return [(self.last(), self.losses.total)]
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The iterate, its losses and gradient, and the curvature pairs (oldest first)."""
+        s, y, rho = zip(*self.pairs, strict=True) if self.pairs else ((), (), ())
+        empty = np.zeros((0, self.x.size))
+        return {
+            "x": self.x.copy(),
+            "losses": np.array([self.losses.content, self.losses.style, self.losses.tv]),
+            "gradient": self.gradient.copy(),
+            "s": np.stack(s) if s else empty,
+            "y": np.stack(y) if y else empty,
+            "rho": np.array(rho, np.float64),
+        }
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Go on from a state() (ValueError if it does not fit)."""
+        _check_state(self.state(), state, ("s", "y", "rho"))
+        self.x, self.gradient = state["x"].copy(), state["gradient"].copy()
+        self.losses = Losses(*(float(v) for v in state["losses"]))
+        self.pairs.clear()
+        self.pairs.extend(
+            zip(state["s"], state["y"], (float(r) for r in state["rho"]), strict=True)
+        )
+
+
+def _check_state(own: dict, state: dict, any_length: tuple[str, ...] = ()) -> None:
+    """ValueError unless state has own's arrays with their shapes (any first axis if listed)."""
+    if set(own) != set(state):
+        raise ValueError(f"optimiser state has {sorted(state)}, not {sorted(own)}")
+    for name, value in own.items():
+        shape, saved = value.shape, np.shape(state[name])
+        if name in any_length:
+            shape, saved = shape[1:], saved[1:]
+        if shape != saved:
+            raise ValueError(f"optimiser state: {name} is {saved}, not {shape}")
+
 
 def scale_sizes(size: Size, scales: int) -> list[Size]:
     """Up to scales sizes, coarsest first, each half the next, ending at size."""
@@ -511,6 +578,8 @@ class _Run:
         self.targets = functools.cache(self._targets)  # each size's targets are computed once
         self.iteration, self.leftover = 0, 0
         self.best, self.start = _Best(), None
+        # The starting noise's seed, kept so that a resumed run has the same random state.
+        self.noise_seed = secrets.randbits(63) if settings.seed is None else settings.seed
 
     def _features(self, image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
         """The network's features of an RGB image at the given layers."""
@@ -552,7 +621,7 @@ class _Run:
     def start_at(self, size: Size, initial: np.ndarray | None) -> np.ndarray:
         """The starting image at a size: noise, or initial blended with noise."""
         settings = self.settings
-        noise = np.random.default_rng(settings.seed).standard_normal((1, *size, 3)) * NOISE_SCALE
+        noise = np.random.default_rng(self.noise_seed).standard_normal((1, *size, 3)) * NOISE_SCALE
         if initial is None:
             return noise.astype(np.float32)
         image = vgg.preprocess(images.resize(initial, *size), self.mean)[None]
@@ -582,39 +651,53 @@ class _Run:
         return _losses(self.objective.terms(start, self.net, self.targets(self.output_size)))
 
     def iterations(
-        self, initial: np.ndarray | None, stop: Callable[[], bool] | None
+        self, initial: np.ndarray | None, stop: Callable[[], bool] | None, resume: RunState | None
     ) -> Iterator[Progress]:
-        """Every iteration of the run, size after size, coarsest first."""
-        first = self.first_losses(initial)
-        for index, (size, count) in enumerate(zip(self.sizes, self.counts, strict=True)):
-            count += self.leftover  # the iterations a coarser size did not use (L-BFGS stalled)
-            if count == 0:
+        """Every iteration of the run, size after size, coarsest first (after resume's)."""
+        first, begin = (
+            (None, self.resume_from(resume)) if resume else (self.first_losses(initial), 0)
+        )
+        if resume and begin == len(self.sizes) or resume and resume.iteration >= self.total:
+            yield self.resumed_end(resume)  # the state was taken at the run's last iteration
+            return
+        for index in range(begin, len(self.sizes)):
+            size, count = self.sizes[index], self.counts[index] + self.leftover
+            # leftover: the iterations a coarser size did not use (L-BFGS stalled)
+            within = resume if resume and index == resume.size_index else None
+            if within:
+                count = within.count
+            elif count == 0:
                 continue
             # Coarse to fine: a size starts from the last image of the previous one, upsampled,
             # with a fresh optimiser (carrying Adam's moments over measured no better).
-            if self.start is None:
+            elif self.start is None:
                 self.start = self.start_at(size, initial)
             else:
                 # Lanczos overshoots at edges: back within the displayable range.
                 self.start = np.clip(_upsample(self.start, size), *self.bounds)
-            last = index == len(self.sizes) - 1
-            yield from self.at_size(size, count, last, first, stop)
+            yield from self.at_size(index, count, first, stop, within)
             if self.start is None:  # the run ended
                 return
 
     def at_size(
-        self, size: Size, count: int, last: bool, first: Losses | None, stop: Callable | None
+        self,
+        index: int,
+        count: int,
+        first: Losses | None,
+        stop: Callable | None,
+        resume: RunState | None = None,
     ) -> Iterator[Progress]:
         """The iterations at one size; self.start becomes the image the next size starts from,
         or None when the run ended here."""
+        size, last = self.sizes[index], index == len(self.sizes) - 1
         start, settings = self.start, self.settings
         optimiser = self.optimiser(start, size)
         # Departure from the paper, for never losing a run: the starting image is the first
         # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
         # or breaks down still has an image to give back. Each size has its own best (losses
         # at different sizes do not compare); the output is the best at the output size.
-        self.best = _Best()
-        for k in range(1, count + 1):
+        self.best, done = _Best(), self.restore(optimiser, resume)
+        for k in range(done + 1, count + 1):
             losses, stalled = optimiser.step()
             self.iteration += 1
             i = self.iteration
@@ -622,23 +705,67 @@ class _Run:
                 raise NonFiniteLoss(i, self.picture(self.best.image))
             if k == 1:
                 self.best.offer(start, losses.total)
-            final = i == settings.iterations or (stop is not None and stop()) or (stalled and last)
+            stopped = stop is not None and stop()
+            final = i == self.total or stopped or (stalled and last)
             ends = final or stalled or k == count  # this size's last iteration
             every = settings.checkpoint_iterations
             checkpoint = bool(every) and i % every == 0
+            # A stop's candidate is shown, never kept: a resumed run goes on as if none came.
+            only_stop = not (checkpoint or stalled or k == count or i == self.total)
+            best = copy.copy(self.best) if only_stop else self.best
             if ends or checkpoint:
                 for image, loss in optimiser.candidates():
-                    self.best.offer(image, loss)
+                    best.offer(image, loss)
                 self.start = optimiser.last()  # the next size starts from the last iterate
             shown, at = (first, self.output_size) if i == 1 and first else (losses, size)
-            picture = self.picture(self.best.image) if final or checkpoint else None
-            yield Progress(i, settings.iterations, shown, picture, final, at)
+            picture = self.picture(best.image) if final or checkpoint else None
+            snapshot = self.snapshot(index, k, count, stalled or k == count, losses, optimiser)
+            yield Progress(i, self.total, shown, picture, final, at, snapshot)
             if final:
                 self.start = None
                 return
             if ends:
                 self.leftover = count - k
                 return
+
+    @property
+    def total(self) -> int:
+        """The run's iterations."""
+        return self.settings.iterations
+
+    def snapshot(
+        self, index: int, k: int, count: int, ended: bool, losses: Losses, optimiser: Adam | LBFGS
+    ) -> Callable[[], RunState]:
+        """A function giving the run's state after its k-th iteration at size index. It holds
+        this moment's images and counts; the optimiser's state it reads when called (so: call
+        it before the next iteration)."""
+        now = (self.iteration, index, k, count, ended, self.start, self.best.image)
+        now += (self.best.loss, (losses.content, losses.style, losses.tv))
+        return lambda: RunState(*now, optimiser.state(), self.noise_seed)
+
+    def resume_from(self, state: RunState) -> int:
+        """Take a state's counts and images; the index of the first size still to start."""
+        self.iteration, self.start, self.noise_seed = state.iteration, state.start, state.noise_seed
+        self.best = _Best()
+        self.best.image, self.best.loss = state.best_image, state.best_loss
+        if state.ended:  # the next size starts from state.start, with what this one left over
+            self.leftover = state.count - state.done
+            return state.size_index + 1
+        return state.size_index
+
+    def restore(self, optimiser: Adam | LBFGS, state: RunState | None) -> int:
+        """Put a resumed size's optimiser and best image back; the iterations it had done."""
+        if state is None:
+            return 0
+        optimiser.restore(state.optimiser)
+        self.best.image, self.best.loss = state.best_image, state.best_loss
+        return state.done
+
+    def resumed_end(self, state: RunState) -> Progress:
+        """The last iteration again, for a state taken at it: its losses and the best image."""
+        size = self.sizes[state.size_index]
+        picture = self.picture(self.best.image)
+        return Progress(state.iteration, self.total, Losses(*state.losses), picture, True, size)
 
 
 def stylize(
@@ -650,19 +777,21 @@ def stylize(
     initial: np.ndarray | None = None,
     stop: Callable[[], bool] | None = None,
     style_cache: dict | None = None,
+    resume: RunState | None = None,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
     content, styles and initial are RGB arrays (0-255) at the sizes to use. stop() is asked at
     each iteration whether to end there. style_cache, if given, keeps the style grams between
     calls that use the same network (the caller keeps one per network), so a batch computes
-    each style image's targets once.
+    each style image's targets once. resume, a RunState from a Progress's snapshot() of a run
+    with the same inputs and settings, goes on from there as if the run had never stopped.
     """
     check_settings(settings, len(styles))
     run = _Run(network, content, styles, settings, style_cache)
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
-        yield from run.iterations(initial, stop)
+        yield from run.iterations(initial, stop, resume)
     except tf.errors.ResourceExhaustedError:
         # TensorFlow could not allocate: end like a broken-down run, keeping the best image
         # (at a size's first step, the one it started from: the previous size's last).

@@ -132,7 +132,9 @@ def losses_by_hand(
     return [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]
 
 
-def run_stylize(network, content, styles, *, initial=None, stop=None, style_cache=None, **settings):
+def run_stylize(
+    network, content, styles, *, initial=None, stop=None, style_cache=None, resume=None, **settings
+):
     """stylize.stylize with Settings(**settings): the run's generator."""
     import stylize
     from settings import Settings
@@ -140,5 +142,5 @@ def run_stylize(network, content, styles, *, initial=None, stop=None, style_cach
     settings.setdefault("precision", "float32")
     return stylize.stylize(
         network, content, styles, Settings(**settings), initial=initial, stop=stop,
-        style_cache=style_cache,
+        style_cache=style_cache, resume=resume,
     )  # fmt: skip

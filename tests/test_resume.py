@@ -1,0 +1,261 @@
+"""Run state on disk: a stopped or killed run resumes and ends with the same bytes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import ROOT, cli_args, run_stylize, save, smooth_image
+from test_batch import temporaries, write_csv
+from test_stylize import BIG_CONTENT, BIG_STYLE
+
+import neural_style
+import settings
+import state
+import stylize
+
+SMALL = (smooth_image(24, 32, 1), [smooth_image(40, 40, 2)])
+CASES = {
+    "adam": (SMALL, dict(iterations=8, scales=1)),
+    "lbfgs": (SMALL, dict(iterations=8, scales=1, optimizer="lbfgs", checkpoint_iterations=3)),
+    "coarse-to-fine": ((BIG_CONTENT, [BIG_STYLE]), dict(iterations=8, scales=2)),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_resume_from_any_iteration_gives_the_same_run(network, case):
+    (content, styles), options = CASES[case]
+    whole = list(run_stylize(network, content, styles, seed=0, **options))
+    for cut in (1, 3, 4, 7, 8):  # 4: the coarse size's end; 8: the run's last iteration
+        steps = run_stylize(network, content, styles, seed=0, **options)
+        snapshot = next(s for s in steps if s.iteration == cut).snapshot()
+        steps.close()
+        # Through the file, as the CLI does, then on from it.
+        path = f"/tmp/resume-{os.getpid()}.state"
+        assert state.save(path, snapshot, "f")
+        resumed = list(
+            run_stylize(network, content, styles, seed=0, resume=state.load(path, "f"), **options)
+        )
+        os.remove(path)
+        rest = whole[cut:] or whole[-1:]
+        assert [s.iteration for s in resumed] == [s.iteration for s in rest]
+        assert [s.losses for s in resumed] == [s.losses for s in rest]
+        np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
+
+
+def test_a_stop_does_not_change_the_best_image_of_the_resumed_run(network):
+    # Stopped at 5: the image there is shown as the best so far, but the resumed run keeps
+    # to the rule of an uninterrupted one (candidates at checkpoints and the end only).
+    content, styles = SMALL
+    options = dict(iterations=9, seed=0, checkpoint_iterations=4, learning_rate=40.0)
+    whole = list(run_stylize(network, content, styles, **options))
+    steps = list(run_stylize(network, content, styles, stop=lambda: True, **options))
+    resumed = list(run_stylize(network, content, styles, resume=steps[0].snapshot(), **options))
+    np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
+
+
+def stop_at(monkeypatch, iteration: int, signum: int = signal.SIGTERM) -> None:
+    """Send this process signum after the run's iteration (of each job)."""
+    real = stylize.stylize
+
+    def stylize_with_signal(*args, **kwargs):
+        for step in real(*args, **kwargs):
+            if step.iteration == iteration:
+                os.kill(os.getpid(), signum)
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", stylize_with_signal)
+
+
+def args(inputs, network_path, output, *extra):
+    return cli_args(inputs, network_path, output, "--seed", "1", "--iterations", "6", *extra)
+
+
+def test_stopped_run_resumes_to_the_same_bytes(inputs, network_path, tmp_path, capsys, monkeypatch):
+    reference = tmp_path / "reference.png"
+    assert neural_style.main(args(inputs, network_path, reference, "--quiet")) == 0
+    output = tmp_path / "out.png"
+    stop_at(monkeypatch, 2)
+    assert neural_style.main(args(inputs, network_path, output)) == 143
+    capsys.readouterr()
+    saved = Path(settings.state_path(str(output)))
+    assert saved.exists() and output.exists()  # the best image so far, and the state
+    monkeypatch.undo()
+    # Options that do not change the picture do not count: the same run.
+    extra = ("--print-iterations", "1", "--progress-log", str(tmp_path / "p.jsonl"))
+    assert neural_style.main(args(inputs, network_path, output, *extra)) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"resuming at iteration 3/6 from {saved}\nIteration 4/6\n")
+    assert output.read_bytes() == reference.read_bytes()
+    assert not saved.exists() and temporaries(tmp_path) == []
+
+
+def test_state_at_checkpoints_and_by_time(inputs, network_path, tmp_path, monkeypatch):
+    output = tmp_path / "out.png"
+    saves = []
+    monkeypatch.setattr(state, "save", lambda path, run, f, warn=True: saves.append(run.iteration))
+    checkpoints = ("--checkpoint-output", str(tmp_path / "c%s.png"), "--checkpoint-iterations", "2")
+    argv = args(inputs, network_path, output, "--quiet", "--state-interval", "0")
+    assert neural_style.main([*argv, *checkpoints]) == 0
+    assert saves == [2, 4]  # not at the end: the output is written then
+    saves.clear()
+    assert neural_style.main([*argv[:-1], "1e-9", "--overwrite"]) == 0
+    assert saves == [2, 3, 4, 5]  # the first iteration starts the clock
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[: len(b) // 2], "damaged run state"),
+        (lambda b: b"not a zip file", "damaged run state"),
+        (lambda b: b"", "damaged run state"),
+        (None, "run state of format 0, not 1; starting afresh"),
+    ],
+)
+def test_damaged_state_warns_once_and_starts_afresh(
+    inputs, network_path, tmp_path, capsys, monkeypatch, damage, message
+):
+    output = tmp_path / "out.png"
+    reference = tmp_path / "reference.png"
+    assert neural_style.main(args(inputs, network_path, reference, "--quiet")) == 0
+    stop_at(monkeypatch, 3)
+    assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 143
+    monkeypatch.undo()
+    saved = Path(settings.state_path(str(output)))
+    if damage is None:  # a well-formed file of another format version
+        with np.load(saved) as data:
+            arrays = dict(data)
+        arrays["version"] = np.array(0)
+        with open(saved, "wb") as file:
+            np.savez(file, **arrays)
+    else:
+        saved.write_bytes(damage(saved.read_bytes()))
+    capsys.readouterr()
+    assert neural_style.main(args(inputs, network_path, output)) == 0
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if not line.startswith("Iteration")]
+    assert len(lines) == 1 and lines[0].startswith(f"warning: {saved}: ")
+    assert message in lines[0] and "starting afresh" in lines[0]
+    assert "Iteration 1/6" in err
+    assert output.read_bytes() == reference.read_bytes() and not saved.exists()
+
+
+def test_another_runs_state_and_restart(inputs, network_path, tmp_path, capsys, monkeypatch):
+    output = tmp_path / "out.png"
+    stop_at(monkeypatch, 3)
+    assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 143
+    monkeypatch.undo()
+    saved = Path(settings.state_path(str(output)))
+    # Another style weight: another run; its state is not used, and is replaced.
+    stop_at(monkeypatch, 2)
+    other = args(inputs, network_path, output, "--style-weight", "50")
+    assert neural_style.main(other) == 143
+    err = capsys.readouterr().err
+    assert f"warning: {saved} belongs to another run" in err and "Iteration 1/6" in err
+    monkeypatch.undo()
+    assert neural_style.main([*other, "--restart"]) == 0  # its own state, ignored on purpose
+    err = capsys.readouterr().err
+    assert "resuming" not in err and "warning" not in err and "Iteration 1/6" in err
+    assert not saved.exists()
+
+
+def test_fingerprint_counts_what_changes_the_result(inputs, network_path, tmp_path):
+    base = settings.from_namespace(
+        settings.build_parser().parse_args(args(inputs, network_path, tmp_path / "o.png"))
+    )
+    same = state.fingerprint(base, str(network_path))
+    replace = __import__("dataclasses").replace
+    unchanged = dict(quiet=True, print_iterations=3, output="x.png", state_interval=1.0)
+    assert state.fingerprint(replace(base, **unchanged), str(network_path)) == same
+    copy = save(tmp_path / "copy.png", smooth_image(24, 32, 1))  # same bytes, other path
+    assert state.fingerprint(replace(base, content=str(copy)), str(network_path)) == same
+    for changed in (dict(seed=2), dict(precision="bfloat16"), dict(width=16)):
+        assert state.fingerprint(replace(base, **changed), str(network_path)) != same
+    other = save(tmp_path / "other.png", smooth_image(24, 32, 7))
+    assert state.fingerprint(replace(base, content=str(other)), str(network_path)) != same
+    assert state.fingerprint(base, str(copy)) != same  # another network file
+
+
+def test_disk_full_warns_once_and_the_run_goes_on(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    real = np.savez
+
+    def full(file, *args, **kwargs):
+        if str(getattr(file, "name", "")).endswith(".state"):  # not the network's cache
+            raise OSError(28, "No space left on device")
+        return real(file, *args, **kwargs)
+
+    monkeypatch.setattr(np, "savez", full)
+    output = tmp_path / "out.png"
+    argv = args(inputs, network_path, output, "--quiet", "--state-interval", "1e-9")
+    assert neural_style.main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "(No space left on device); the run goes on" in err
+    assert output.exists() and temporaries(tmp_path) == []
+
+
+def test_batch_jobs_resume_each_from_its_state(inputs, network_path, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    rows = [f"{inputs['content']},{inputs[s]},{out}/{k}.png" for k, s in enumerate(["style1"] * 3)]
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", *rows)
+    argv = ["--batch", str(manifest), "--network", str(network_path), "--seed", "4", "--quiet"]
+    argv += ["--iterations", "5"]
+    reference = tmp_path / "reference"
+    assert neural_style.main([*argv, "--shard", "1/3"]) == 0  # job 2 only: its whole run
+    os.rename(out, reference)
+    stop_at(monkeypatch, 3, signal.SIGINT)
+    assert neural_style.main([*argv, "--shard", "1/3"]) == 130
+    assert sorted(p.name for p in out.iterdir()) == ["1.interrupted.png", "1.png.state"]
+    monkeypatch.undo()
+    assert neural_style.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["0.png", "1.png", "2.png"]
+    assert (out / "1.png").read_bytes() == (reference / "1.png").read_bytes()
+
+
+def test_a_killed_process_resumes_to_the_same_bytes(inputs, network_path, tmp_path, capsys):
+    """SIGKILL, then the same command again: the output an uninterrupted run writes."""
+    reference, output = tmp_path / "reference.png", tmp_path / "out.png"
+    many = ("--iterations", "400", "--scales", "2", "--seed", "5")
+    assert neural_style.main([*cli_args(inputs, network_path, reference, *many), "--quiet"]) == 0
+    argv = cli_args(inputs, network_path, output, *many, "--state-interval", "0.05")
+    saved = Path(settings.state_path(str(output)))
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "neural_style.py"), *argv],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        for line in process.stderr:
+            if line.startswith("Iteration ") and saved.exists():
+                break
+        time.sleep(0.2)
+        process.kill()
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == -signal.SIGKILL and not output.exists()
+    with zipfile.ZipFile(saved) as archive:  # the state is whole
+        assert archive.testzip() is None
+    capsys.readouterr()
+    assert neural_style.main(argv) == 0
+    assert capsys.readouterr().err.startswith("resuming at iteration ")
+    assert output.read_bytes() == reference.read_bytes()
+    assert not saved.exists() and temporaries(tmp_path) == []
+
+
+def test_a_killed_writes_temporary_is_removed(inputs, network_path, tmp_path):
+    output = tmp_path / "out.png"
+    left = [tmp_path / ".out.png.tmp-0123abcd.state", tmp_path / ".out.tmp-89abcdef.png"]
+    for path in left:
+        path.write_bytes(b"half")
+    assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 0
+    assert temporaries(tmp_path) == []
