@@ -23,13 +23,14 @@ LABEL_HEIGHT = 16  # the strip under each tile holding "iteration N"
 
 
 def loss_lines(losses: stylize.Losses) -> str:
-    """The SPEC's four aligned loss lines."""
+    """The SPEC's four aligned loss lines (a fifth, temporal, for a video frame)."""
     return "\n".join(
         f"{label:>14}: {value:g}"
         for label, value in (
             ("content loss", losses.content),
             ("style loss", losses.style),
             ("tv loss", losses.tv),
+            *([("temporal loss", losses.temporal)] if losses.temporal else []),
             ("total loss", losses.total),
         )
     )
@@ -126,9 +127,12 @@ class Reporter:
         if self.bar is None and self.tty:
             from tqdm import tqdm
 
+            # leave=None: kept on screen at the end unless it sits under another (a video's
+            # frames bar)
             self.bar = tqdm(
-                total=step.iterations, file=self.stream, desc=self.label or None, unit="it"
-            )
+                total=step.iterations, file=self.stream, desc=self.label or None, unit="it",
+                leave=None,
+            )  # fmt: skip
         if self.bar is not None:
             self.bar.set_postfix_str(
                 f"content {losses.content:.3g}, style {losses.style:.3g}, "
@@ -152,6 +156,7 @@ class Reporter:
             "style": losses.style,
             "tv": losses.tv,
             "total": losses.total,
+            **({"temporal": losses.temporal} if losses.temporal else {}),  # video frames'
             "elapsed": round(time.monotonic() - self.started, 3),
             "size": list(step.size),  # the size optimised at this iteration (--scales)
             "output": self.output,
