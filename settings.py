@@ -176,7 +176,7 @@ class Settings:
         None, "video: optimisation steps of the first frame", "--iterations", type=positive_int,
         metavar="N")
     frame_iterations: int = option(
-        20, "video: optimisation steps of each later frame (at the output size only)",
+        10, "video: optimisation steps of each later frame (at the output size only)",
         type=positive_int, metavar="N")
     frame_init: str = option(
         "prev-warped", "video: each later frame starts from the previous output warped along"
