@@ -30,7 +30,7 @@ def loss_lines(losses: stylize.Losses) -> str:
             ("content loss", losses.content),
             ("style loss", losses.style),
             ("tv loss", losses.tv),
-            *([("temporal loss", losses.temporal)] if losses.temporal else []),
+            *([("temporal loss", losses.temporal)] if losses.temporal is not None else []),
             ("total loss", losses.total),
         )
     )
@@ -156,7 +156,7 @@ class Reporter:
             "style": losses.style,
             "tv": losses.tv,
             "total": losses.total,
-            **({"temporal": losses.temporal} if losses.temporal else {}),  # video frames'
+            **({} if losses.temporal is None else {"temporal": losses.temporal}),  # video
             "elapsed": round(time.monotonic() - self.started, 3),
             "size": list(step.size),  # the size optimised at this iteration (--scales)
             "output": self.output,

@@ -36,12 +36,12 @@ class Losses:
     content: float
     style: float
     tv: float
-    temporal: float = 0.0  # a video frame's temporal term (0 for a still image)
+    temporal: float | None = None  # a video frame's temporal term (None for a still image)
 
     @property
     def total(self) -> float:
         """content + style + tv (+ temporal)."""
-        return self.content + self.style + self.tv + self.temporal
+        return self.content + self.style + self.tv + (self.temporal or 0.0)
 
 
 @dataclass(frozen=True)

@@ -378,10 +378,10 @@ def output_size(settings: Settings, clip: Clip) -> Size:
 def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
     """Everything found before any work: UsageError (exit status 2) for the options and paths,
     ValueError (1) for a clip or style that cannot be used. The clip and the output's kind."""
-    options.validate(settings)
     for name in STILL_ONLY:
         if getattr(settings, name) is not None:
             raise UsageError(f"{options.flag(name)} applies to still images, not to a video")
+    options.validate(settings)
     content = settings.content
     where = (os.path.dirname(content) or ".") if media.is_pattern(content) else content
     if not os.path.exists(where):
