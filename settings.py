@@ -178,6 +178,10 @@ class Settings:
     frame_iterations: int = option(
         10, "video: optimisation steps of each later frame (at the output size only)",
         type=positive_int, metavar="N")
+    frame_learning_rate: float = option(
+        0.5, "video: Adam's step size for each later frame, which starts from a nearly"
+        " finished image (--learning-rate's full steps would undo it)", type=positive_float,
+        metavar="R")
     frame_init: str = option(
         "prev-warped", "video: each later frame starts from the previous output warped along"
         " the optical flow, from the previous output as it is, or afresh as the first frame",

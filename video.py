@@ -474,7 +474,7 @@ class _Frames:
 
     def frame_settings(self, number: int) -> Settings:
         """The first frame runs as a still image; later ones --frame-iterations steps, at the
-        output size only unless they start afresh."""
+        output size only and with --frame-learning-rate, unless they start afresh."""
         settings = self.settings
         if number == 1:
             return dataclasses.replace(
@@ -483,8 +483,9 @@ class _Frames:
         if settings.frame_init == "fresh":
             return dataclasses.replace(settings, iterations=settings.frame_iterations)
         return dataclasses.replace(
-            settings, iterations=settings.frame_iterations, scales=1, initial_noiseblend=0.0
-        )
+            settings, iterations=settings.frame_iterations, scales=1, initial_noiseblend=0.0,
+            learning_rate=settings.frame_learning_rate,
+        )  # fmt: skip
 
     def start(
         self, frame: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None
