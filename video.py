@@ -386,6 +386,12 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
     where = (os.path.dirname(content) or ".") if media.is_pattern(content) else content
     if not os.path.exists(where):
         raise UsageError(f"--content: {content} does not exist")
+    image_out = media.extension(settings.output) in images.SUPPORTED_EXTENSIONS
+    if image_out and media.output_kind(settings.output) == "video" and os.path.isdir(content):
+        raise UsageError(
+            f"--content: {content} is not a file; a folder of frames is a video, whose --output"
+            " is a video file, a folder or a frame pattern"
+        )
     kind = check_output(settings.output, settings.overwrite)
     clip = open_clip(content)
     size = output_size(settings, clip)
