@@ -544,7 +544,7 @@ class _Frames:
             raise ValueError(f"frame {number}: {exc}; {kept}") from None
         finally:
             report.close()
-        if last.iteration < last.iterations:  # stopped by a signal
+        if interrupts.stop() and last.iteration < last.iterations:  # cut short by a signal
             raise Interrupted(
                 interrupts.signum,
                 f"at frame {number}/{self.clip.count}: {kept}; run the same command again to"
