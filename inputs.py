@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, images, memory
+    from . import colors, images, media, memory
     from .images import Size
     from .settings import Settings
 else:  # a checkout: the modules side by side
     import colors
     import images
+    import media
     import memory
     from images import Size
     from settings import Settings
@@ -78,6 +79,8 @@ def check_inputs(settings: Settings, on_gpu: bool = False) -> None:
     Runs before any image is decoded or the network loaded: unreadable or oversized images,
     an output too small, a run too big for the memory.
     """
+    if media.is_video(settings.content):  # reached in a batch only
+        raise ValueError(f"{settings.content}: a video runs on its own, not in a batch")
     content = images.image_size(settings.content)
     styles = [images.image_size(path) for path in settings.styles]
     initial = images.image_size(settings.initial) if settings.initial else None

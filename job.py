@@ -34,7 +34,7 @@ from tensorflow.python.framework import config as tf_config  # noqa: E402
 
 
 @contextlib.contextmanager
-def _deterministic(on: bool) -> Iterator[None]:
+def deterministic(on: bool) -> Iterator[None]:
     """TensorFlow's deterministic ops on or off meanwhile (a seed asks for repeatable bytes),
     as they were afterwards: one batch job's seed does not hold for the next."""
     before = tf_config.is_op_determinism_enabled()
@@ -156,7 +156,7 @@ def run(
         context=dict(zip(("precision", "precision_reason"), precision, strict=True)),
     )
     try:
-        with _deterministic(settings.seed is not None):  # same seed, same bytes
+        with deterministic(settings.seed is not None):  # same seed, same bytes
             for step in _finished(steps, settings, content):
                 interrupts.running = True  # from the first iteration, a signal only sets a flag
                 report.step(step)

@@ -62,7 +62,7 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
     import tensorflow as tf  # noqa: E402
 
     if __package__:  # installed: the modules are the package neural_style_tf2
-        from . import batch, inputs, job, network, vgg  # noqa: E402
+        from . import batch, inputs, job, media, network, vgg  # noqa: E402
         from . import settings as options  # noqa: E402
         from .interrupts import Interrupted, Interrupts  # noqa: E402
         from .settings import Settings, UsageError  # noqa: E402
@@ -70,6 +70,7 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
         import batch  # noqa: E402
         import inputs  # noqa: E402
         import job  # noqa: E402
+        import media  # noqa: E402
         import network  # noqa: E402
         import settings as options  # noqa: E402
         import vgg  # noqa: E402
@@ -132,12 +133,28 @@ def _main(argv: list[str] | None) -> int:
             return batch.run_batch(
                 parser, settings, interrupts, lambda: load_network(settings), gpu
             )
+        if media.is_video(settings.content):
+            return _run_video(settings, interrupts, gpu)
         options.validate(settings)
         inputs.check_inputs(settings, gpu)
         loaded = inputs.load_inputs(settings)  # a damaged image is found before the network
         job.run(settings, load_network(settings), interrupts, settings.output, loaded=loaded)
         if interrupts.stop():  # the signal came during the last iteration
             raise Interrupted(interrupts.signum, f"after the run; {settings.output} is done")
+    return 0
+
+
+def _run_video(settings: Settings, interrupts: Interrupts, gpu: bool) -> int:
+    """A clip in, a clip out (video.py: its checks, the frame loop, the assembly)."""
+    # OpenCV and imageio, loaded for videos only
+    if __package__:
+        from . import video
+    else:
+        import video
+
+    video.run(settings, lambda: load_network(settings), interrupts, gpu)
+    if interrupts.stop():  # the signal came while the output was being written
+        raise Interrupted(interrupts.signum, f"after the run; {settings.output} is done")
     return 0
 
 

@@ -29,13 +29,15 @@ LABEL_HEIGHT = 16  # the strip under each tile holding "iteration N"
 
 
 def loss_lines(losses: stylize.Losses) -> str:
-    """The four loss lines, labels right-aligned so that the colons line up."""
+    """The four loss lines (a fifth, temporal, for a video frame), labels right-aligned so
+    that the colons line up."""
     return "\n".join(
         f"{label:>14}: {value:g}"
         for label, value in (
             ("content loss", losses.content),
             ("style loss", losses.style),
             ("tv loss", losses.tv),
+            *([("temporal loss", losses.temporal)] if losses.temporal is not None else []),
             ("total loss", losses.total),
         )
     )
@@ -177,12 +179,15 @@ class Reporter:
         if self.bar is None and self.tty:
             from tqdm import tqdm
 
+            # leave=None: kept on screen at the end unless it sits under another (a video's
+            # frames bar)
             self.bar = tqdm(
                 total=step.iterations,
                 initial=step.iteration - 1,  # a resumed run's bar starts where it was
                 file=self.stream,
                 desc=self.label or None,
                 unit="it",
+                leave=None,  # kept at the end unless under another bar (a video's frames)
             )
         if self.bar is not None:
             self.bar.set_postfix_str(
@@ -210,6 +215,7 @@ class Reporter:
             "style": losses.style,
             "tv": losses.tv,
             "total": losses.total,
+            **({} if losses.temporal is None else {"temporal": losses.temporal}),  # video
             "elapsed": round(time.monotonic() - self.started, 3),
             "size": list(step.size),  # the size optimised at this iteration (--scales)
             "output": self.output,

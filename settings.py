@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import hardware, images, vgg
+    from . import hardware, images, media, vgg
 else:  # a checkout: the modules side by side
     import hardware
     import images
+    import media
     import vgg
 
 # Loss layers and their per-layer weights at the defaults, in one place.
@@ -34,6 +35,7 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "lbfgs")
 INITS = ("noise", "content", "style")
 COLOR_MODES = ("luminance", "histogram")
+FRAME_INITS = ("prev-warped", "prev", "fresh")
 
 
 class UsageError(Exception):
@@ -100,13 +102,15 @@ class Settings:
 
     # fmt: off
     content: str | None = option(
-        None, "content photograph (required unless --batch)", "none", metavar="PATH")
+        None, "content photograph, or a video: a video file, a folder of frames or a frame"
+        " pattern (required unless --batch)", "none", metavar="PATH")
     styles: tuple[str, ...] | None = option(
         None, "one or more style images (required unless --batch)", "none", nargs="+",
         metavar="PATH")
     output: str | None = option(
-        None, "final image, .jpg, .png, ... (required unless --batch)", "none", result=False,
-        metavar="PATH")
+        None, "final image, .jpg, .png, ... (required unless --batch); for a video, a video file"
+        " (.mp4, .mkv, .webm, ...), a folder or a frame pattern (out/%%05d.png)", "none",
+        result=False, metavar="PATH")
     overwrite: bool = option(
         False, "replace an existing --output (else that is an error); with --batch, rerun jobs"
         " whose output exists (else they are skipped)", batch=False, result=False)
@@ -183,6 +187,23 @@ class Settings:
     initial_noiseblend: float = option(
         0.0, "start from (1-R) * the starting image + R * noise; no effect when starting from"
         " noise", type=fraction, metavar="R")
+    first_frame_iterations: int | None = option(
+        None, "video: optimisation steps of the first frame", "--iterations", type=positive_int,
+        metavar="N")
+    frame_iterations: int = option(
+        10, "video: optimisation steps of each later frame (at the output size only)",
+        type=positive_int, metavar="N")
+    frame_learning_rate: float = option(
+        0.5, "video: Adam's step size for each later frame, which starts from a nearly"
+        " finished image (--learning-rate's full steps would undo it)", type=positive_float,
+        metavar="R")
+    frame_init: str = option(
+        "prev-warped", "video: each later frame starts from the previous output warped along"
+        " the optical flow, from the previous output as it is, or afresh as the first frame",
+        choices=FRAME_INITS)
+    temporal_weight: float = option(
+        1000.0, "video: weight of the temporal loss mean(mask * (x - warped previous output)**2),"
+        " mask 0 where the flow is unreliable", type=weight)
     seed: int | None = option(
         None, "seed for the noise, making runs repeatable", "none, random", type=natural,
         metavar="N")
@@ -349,16 +370,17 @@ def validate(settings: Settings) -> None:
     ]
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
+    video = media.is_video(settings.content)  # the video's own paths: video.check_paths()
     if settings.batch is None:  # a batch skips jobs whose output exists instead
         if settings.shard is not None:
             raise UsageError("--shard goes with --batch")
         # An output beside a saved state is an interrupted run's: the same command resumes it.
         resumable = os.path.exists(state_path(settings.output))
-        if os.path.exists(settings.output) and not settings.overwrite and not resumable:
+        if os.path.exists(settings.output) and not (settings.overwrite or resumable or video):
             raise UsageError(f"--output: {settings.output} exists; pass --overwrite to replace it")
     _check_checkpoints(settings)
     _check_combinations(settings)
-    _check_paths(settings)
+    _check_paths(settings, video)
 
 
 def _check_checkpoints(settings: Settings) -> None:
@@ -397,9 +419,11 @@ def _check_combinations(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
-def _check_paths(settings: Settings) -> None:
-    """UsageError for an input that does not exist or an output that cannot be written."""
-    inputs = [("--content", settings.content), ("--network", settings.network)]
+def _check_paths(settings: Settings, video: bool = False) -> None:
+    """UsageError for an input that does not exist or an output that cannot be written (a
+    video's --content and --output excepted)."""
+    inputs = [("--content", None if video else settings.content)]
+    inputs += [("--network", settings.network)]
     inputs += [("--styles", path) for path in settings.styles]
     inputs += [("--initial", settings.initial)]
     for option_flag, path in inputs:
@@ -409,7 +433,7 @@ def _check_paths(settings: Settings) -> None:
             raise UsageError(f"{option_flag}: {path} does not exist")
         if not os.path.isfile(path):
             raise UsageError(f"{option_flag}: {path} is not a file")
-    outputs = [("--output", settings.output)]
+    outputs = [] if video else [("--output", settings.output)]
     if settings.checkpoint_output:
         outputs.append(("--checkpoint-output", checkpoint_name(settings.checkpoint_output, 1)))
     for name in ("progress_plot", "contact_sheet", "progress_log"):

@@ -44,11 +44,12 @@ class Losses:
     content: float
     style: float
     tv: float
+    temporal: float | None = None  # a video frame's temporal term (None for a still image)
 
     @property
     def total(self) -> float:
-        """content + style + tv."""
-        return self.content + self.style + self.tv
+        """content + style + tv (+ temporal)."""
+        return self.content + self.style + self.tv + (self.temporal or 0.0)
 
 
 @dataclass(frozen=True)
@@ -171,12 +172,31 @@ def tv_loss(image: tf.Tensor) -> tf.Tensor:
     return 2 * (l2(dy) / _size(dy) + l2(dx) / _size(dx))
 
 
+def temporal_loss(image: tf.Tensor, warped: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """mean(mask * (image - warped)**2) over all pixels and channels (without the weight)."""
+    return tf.reduce_mean(mask * tf.square(image - warped))
+
+
+class Temporal(NamedTuple):
+    """A video frame's temporal target (Ruder et al. 2016): the previous frame's output warped
+    onto this frame, where that warp can be trusted (mask), and the term's weight.
+
+    stylize() takes it as arrays at the output size (image RGB 0-255, HxWx3; mask HxW in
+    [0, 1]); Targets hold it as tensors at one size (image preprocessed, mask 1xHxWx1).
+    """
+
+    image: np.ndarray | tf.Tensor
+    mask: np.ndarray | tf.Tensor
+    weight: float | tf.Tensor
+
+
 class Targets(NamedTuple):
     """What the losses compare an image with at one size, and the weights of the terms."""
 
     content: dict[str, tf.Tensor]  # the content photograph's features, per content layer
     styles: tuple[dict[str, tf.Tensor], ...]  # each style image's grams, per style layer
     blend: tf.Tensor  # one weight per style, summing to 1
+    temporal: Temporal | None  # a video frame's temporal target, or None (a 4th loss term)
     content_weight: tf.Tensor
     style_weight: tf.Tensor
     tv_weight: tf.Tensor
@@ -216,7 +236,8 @@ class Objective:
         self.layers = tuple(dict.fromkeys([*content_layers, *style_layers]))
 
     def terms(self, image: tf.Tensor, net: dict, targets: Targets) -> tuple[tf.Tensor, ...]:
-        """(content, style, tv) of a preprocessed 1xHxWx3 image."""
+        """(content, style, tv) of a preprocessed 1xHxWx3 image, and temporal for a video frame
+        with a temporal target."""
         grams = {}
 
         def hook(name: str, x: tf.Tensor) -> tf.Tensor:
@@ -228,12 +249,16 @@ class Objective:
         features = vgg.extract(net, image, self.layers, self.pooling, hook)
         # Losses in float32 whatever the precision of the network (gram() returns float32).
         content = {k: tf.cast(features[k], tf.float32) for k in self.content_layers}
-        return (
+        terms = (
             targets.content_weight * content_loss(content, targets.content, self.content_layers),
             targets.style_weight
             * style_loss(grams, list(targets.styles), targets.blend, self.style_layers),
             targets.tv_weight * tv_loss(image),
         )
+        if targets.temporal is None:  # a still image: the three terms, as always
+            return terms
+        warped, mask, weight = targets.temporal
+        return (*terms, weight * temporal_loss(image, warped, mask))
 
     def terms_and_gradient(
         self, image: tf.Tensor, net: dict, targets: Targets
@@ -268,7 +293,7 @@ class Objective:
 
 
 def _losses(terms: tuple[tf.Tensor, ...]) -> Losses:
-    """Losses from the (content, style, tv) tensors."""
+    """Losses from the (content, style, tv[, temporal]) tensors."""
     return Losses(*(float(x) for x in terms))
 
 
@@ -555,8 +580,10 @@ class _Run:
         styles: list[np.ndarray],
         settings: Settings,
         style_cache: dict | None,
+        temporal: Temporal | None = None,
     ):
         self.settings, self.content, self.styles = settings, content, styles
+        self.temporal = temporal
         self.style_cache = {} if style_cache is None else style_cache
         content_layers, style_layers = options.layer_weights(settings)
         self.objective = Objective(content_layers, style_layers, settings.pooling)
@@ -611,11 +638,25 @@ class _Run:
             content={k: tf.cast(f, tf.float32) for k, f in content.items()},
             styles=tuple(self._style_grams(style) for style in styles),
             blend=tf.constant(options.normalize_blend(settings.style_blend_weights, len(styles))),
+            temporal=self._temporal(size),
             content_weight=tf.constant(settings.content_weight, tf.float32),
             style_weight=tf.constant(settings.style_weight, tf.float32),
             tv_weight=tf.constant(settings.tv_weight, tf.float32),
             pixel_min=tf.constant(self.bounds[0]),
             pixel_max=tf.constant(self.bounds[1]),
+        )
+
+    def _temporal(self, size: Size) -> Temporal | None:
+        """The temporal target at one size: the warped image preprocessed, the mask resized."""
+        if self.temporal is None:
+            return None
+        image, mask, weight = self.temporal
+        warped = vgg.preprocess(images.resize(np.asarray(image, np.float32), *size), self.mean)
+        mask = images.resize(np.asarray(mask, np.float32)[:, :, None], *size)
+        return Temporal(
+            tf.constant(warped[None], tf.float32),
+            tf.constant(np.clip(mask, 0, 1)[None], tf.float32),
+            tf.constant(weight, tf.float32),
         )
 
     def start_at(self, size: Size, initial: np.ndarray | None) -> np.ndarray:
@@ -778,6 +819,7 @@ def stylize(
     stop: Callable[[], bool] | None = None,
     style_cache: dict | None = None,
     resume: RunState | None = None,
+    temporal: Temporal | None = None,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
@@ -786,9 +828,10 @@ def stylize(
     calls that use the same network (the caller keeps one per network), so a batch computes
     each style image's targets once. resume, a RunState from a Progress's snapshot() of a run
     with the same inputs and settings, goes on from there as if the run had never stopped.
+    temporal, for a video frame, adds the temporal term.
     """
     check_settings(settings, len(styles))
-    run = _Run(network, content, styles, settings, style_cache)
+    run = _Run(network, content, styles, settings, style_cache, temporal)
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
         yield from run.iterations(initial, stop, resume)

@@ -233,7 +233,7 @@ def test_adam_betas_and_epsilon_are_used():
     rng = np.random.default_rng(0)
     start, centre = rng.standard_normal((2, 1, 3, 4, 3)).astype(np.float32)
     lr, beta1, beta2, epsilon, decay = 0.5, 0.6, 0.95, 0.1, 0.7
-    unbounded = stylize.Targets(*[None] * 6, tf.constant(-1e9), tf.constant(1e9))
+    unbounded = stylize.Targets(*[None] * 7, tf.constant(-1e9), tf.constant(1e9))
     adam = stylize.Adam(
         Quadratic(centre), start, {}, unbounded,
         stylize.AdamSettings(*(tf.constant(v) for v in (lr, beta1, beta2, epsilon, decay))),

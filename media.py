@@ -1,0 +1,66 @@
+"""What a --content or --output path names: an image, a video file, or a folder or pattern of
+frames. Tests of the path alone (nothing is decoded), so option checks can use them early."""
+
+from __future__ import annotations
+
+import os
+import re
+
+# Video files by extension: the containers ffmpeg reads and writes most often. Any other
+# extension is taken as an image (Pillow's to read, the image list's to write).
+VIDEO_EXTENSIONS = (
+    ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+    ".flv", ".wmv", ".ogv", ".3gp", ".mxf", ".nut", ".y4m",
+)  # fmt: skip
+# A frame number's placeholder in a pattern: printf's %d / %05d or format's {} / {:05}.
+PLACEHOLDER = re.compile(r"%0?\d*d|\{(?::0?\d*d?)?\}")
+GLOB = re.compile(r"[*?[]")
+
+
+def extension(path: str) -> str:
+    """The lower-case extension of path, with its dot ('' if none)."""
+    return os.path.splitext(path)[1].lower()
+
+
+def is_pattern(path: str) -> bool:
+    """Whether path's file name has a frame-number placeholder or a wildcard."""
+    name = os.path.basename(path)
+    return bool(PLACEHOLDER.search(name) or GLOB.search(name))
+
+
+def is_folder(path: str) -> bool:
+    """Whether path names a folder: one that exists, or a path ending in a separator."""
+    return os.path.isdir(path) or path.endswith(("/", os.sep))
+
+
+def is_video(content: str | None) -> bool:
+    """Whether --content names a clip: a video file, or a folder or pattern of frames.
+
+    Anything else is a still image (a .gif too: Pillow reads its first frame).
+    """
+    if not content:
+        return False
+    if is_folder(content) or (not os.path.isfile(content) and is_pattern(content)):
+        return True
+    return extension(content) in VIDEO_EXTENSIONS
+
+
+def output_kind(output: str) -> str:
+    """What a clip's --output is: 'folder' of frames, frame 'pattern', or a 'video' file."""
+    if is_folder(output):
+        return "folder"
+    if PLACEHOLDER.search(os.path.basename(output)):
+        return "pattern"
+    return "video"
+
+
+def frame_name(pattern: str, number: int) -> str:
+    """The file name of frame number (from 1) under a %d- or {}-style pattern."""
+    if re.search(r"%0?\d*d", pattern):
+        return pattern % number
+    return pattern.format(number)
+
+
+def natural_key(name: str) -> list:
+    """A sort key under which frame2.png comes before frame10.png."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

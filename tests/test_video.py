@@ -1,0 +1,230 @@
+"""Videos: a clip in, a clip out, with the temporal loss; resuming after a kill; the errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from clips import moving_squares, texture, write_frames, write_video
+from conftest import ROOT
+from PIL import Image
+
+import flow
+import neural_style
+
+RATE = 12
+
+
+@pytest.fixture
+def clip(tmp_path: Path) -> Path:
+    """6 frames of 32x24 at 12 fps with a sine sound track."""
+    return write_video(tmp_path / "clip.mp4", moving_squares(24, 32).frames(6), RATE)
+
+
+@pytest.fixture
+def style(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    Image.fromarray(texture(40, 40, 9)).save(path)
+    return path
+
+
+def video_args(content, style, output, network_path, *extra) -> list[str]:
+    return [
+        "--content", str(content), "--styles", str(style), "--output", str(output),
+        "--network", str(network_path), "--precision", "float32", "--iterations", "6",
+        "--frame-iterations", "3", *extra,
+    ]  # fmt: skip
+
+
+def probe(path: Path) -> tuple[dict, int]:
+    """A video's metadata (imageio's ffmpeg reader) and its frame count."""
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(str(path), format="FFMPEG")
+    try:
+        return reader.get_meta_data(), reader.count_frames()
+    finally:
+        reader.close()
+
+
+def read_frames(folder: Path, count: int) -> list[np.ndarray]:
+    return [
+        np.asarray(Image.open(folder / f"{k:05d}.png"), np.float32) for k in range(1, count + 1)
+    ]
+
+
+def test_clip_in_clip_out(clip, style, network_path, tmp_path, capsys):
+    output, log = tmp_path / "out.mp4", tmp_path / "log.jsonl"
+    argv = video_args(clip, style, output, network_path, "--progress-log", str(log))
+    assert neural_style.main(argv) == 0
+    meta, count = probe(output)
+    assert count == 6 and meta["fps"] == RATE and meta["size"] == (32, 24)
+    assert meta.get("audio_codec")  # the sound track came along
+    assert meta["duration"] == pytest.approx(0.5, abs=0.1)
+    assert not (tmp_path / ".out.mp4.frames").exists()  # the work folder goes at the end
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("Frame")] == [
+        f"Frame {k}/6" for k in range(1, 7)
+    ]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted({r["frame"] for r in records}) == list(range(1, 7))
+    assert [r["iteration"] for r in records if r["frame"] == 1] == list(range(1, 7))
+    assert [r["iteration"] for r in records if r["frame"] == 3] == [1, 2, 3]
+    assert all(r["temporal"] >= 0 for r in records if r["frame"] > 1)  # 0 at the warped start
+    assert any(r["temporal"] > 0 for r in records if r["frame"] > 1)
+    assert all("temporal" not in r for r in records if r["frame"] == 1)
+
+
+def test_frames_in_width_and_pattern_out(style, network_path, tmp_path):
+    frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(4))
+    output = tmp_path / "out" / "f%03d.png"
+    argv = video_args(frames, style, output, network_path, "--width", "16", "--quiet")
+    assert neural_style.main(argv) == 0
+    names = sorted(p.name for p in output.parent.iterdir())
+    assert names == ["f001.png", "f002.png", "f003.png", "f004.png"]
+    assert Image.open(output.parent / "f004.png").size == (16, 12)
+
+
+def temporal_error(scene, outputs: list[np.ndarray]) -> float:
+    """Mean absolute difference between each output and the previous output moved by the
+    true motion, over the pixels that motion defines (not disoccluded)."""
+    errors = []
+    for t in range(1, len(outputs)):
+        warped, valid = scene.true_warp(outputs[t - 1], t)
+        errors.append(np.abs(outputs[t] - warped)[valid].mean())
+    return float(np.mean(errors))
+
+
+def test_temporal_error_half_of_independent_frames(style, network_path, tmp_path):
+    scene = moving_squares(32, 48)
+    frames = write_frames(tmp_path / "in", scene.frames(6))
+    common = ("--iterations", "30", "--seed", "3", "--quiet")
+    video = tmp_path / "video"
+    assert neural_style.main(video_args(frames, style, f"{video}/", network_path, *common)) == 0
+    alone = tmp_path / "alone"
+    independent = ("--frame-init", "fresh", "--temporal-weight", "0", "--frame-iterations", "30")
+    argv = video_args(frames, style, f"{alone}/", network_path, *common, *independent)
+    assert neural_style.main(argv) == 0
+    with_flow = temporal_error(scene, read_frames(video, 6))
+    independent_error = temporal_error(scene, read_frames(alone, 6))
+    assert with_flow <= 0.5 * independent_error, (with_flow, independent_error)
+
+
+def test_flow_and_mask_follow_a_known_motion():
+    scene = moving_squares(48, 64)
+    before, now = (frame.astype(np.float32) for frame in scene.frames(2))
+    warped, mask = flow.warp_previous(before, now, before)
+    _, valid = scene.true_warp(before, 1)
+    assert np.abs(warped - now)[valid & (mask > 0)].mean() < 2.0
+    assert mask[~valid].mean() < 0.5  # the disoccluded pixels are mostly masked out
+    assert 0.5 < mask.mean() < 1.0
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "neural_style.py"), *args]
+
+
+def wait_for(path: Path, count: int, process: subprocess.Popen) -> None:
+    """Wait until the work folder holds count finished frames."""
+    deadline = time.monotonic() + 300
+    while len(list(path.glob("0*.png"))) < count:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def test_killed_run_resumes_at_the_next_frame(style, network_path, tmp_path):
+    frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(8))
+    output, log = tmp_path / "out", tmp_path / "log.jsonl"
+    argv = video_args(frames, style, f"{output}/", network_path, "--seed", "1", "--quiet")
+    work = tmp_path / ".out.frames"
+    process = subprocess.Popen(cli(*argv), stderr=subprocess.PIPE, text=True)
+    wait_for(work, 2, process)
+    process.kill()
+    process.wait()
+    done = 0
+    while (work / f"{done + 1:06d}.png").exists():
+        done += 1
+    assert 2 <= done < 8 and not output.exists()
+    rerun = subprocess.run(
+        cli(*argv[:-1], "--progress-log", str(log)), capture_output=True, text=True
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"resuming at frame {done + 1}/8: {done} frames done" in rerun.stderr
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted({r["frame"] for r in records}) == list(range(done + 1, 9))
+    assert not work.exists()
+    # The same frames as a run never stopped.
+    whole = tmp_path / "whole"
+    assert neural_style.main([*argv[:5], f"{whole}/", *argv[6:]]) == 0
+    for resumed, straight in zip(read_frames(output, 8), read_frames(whole, 8), strict=True):
+        assert np.array_equal(resumed, straight)
+
+
+def test_sigterm_keeps_the_finished_frames(style, network_path, tmp_path):
+    frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(8))
+    argv = video_args(frames, style, tmp_path / "out.mp4", network_path, "--quiet")
+    process = subprocess.Popen(cli(*argv), stderr=subprocess.PIPE, text=True)
+    work = tmp_path / ".out.mp4.frames"
+    wait_for(work, 1, process)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 143
+    assert err.startswith("interrupted ") and err.count("\n") == 1
+    assert "run the same command again to resume (SIGTERM)" in err
+    assert not (tmp_path / "out.mp4").exists() and list(work.glob("0*.png"))
+
+
+@pytest.mark.parametrize(
+    ("make", "output", "extra", "status", "words"),
+    [
+        ("text", "out.mp4", (), 1, "not a video ffmpeg can read"),
+        ("empty", "out.mp4", (), 1, "file is empty"),
+        ("sizes", "out.mp4", (), 1, "all frames must have one size"),
+        ("nothing", "out.mp4", (), 1, "no frame images"),
+        ("missing", "out.mp4", (), 2, "does not exist"),
+        ("clip", "out.xyz", (), 2, "ffmpeg cannot write .xyz files"),
+        ("clip", "out.png", (), 2, "a video's output is a video file"),
+        ("clip", "out.mp4", ("--checkpoint-iterations", "2"), 2, "applies to still images"),
+    ],
+)
+def test_errors(style, network_path, tmp_path, capsys, make, output, extra, status, words):
+    content = {
+        "text": tmp_path / "notes.mp4",
+        "empty": tmp_path / "empty.mkv",
+        "sizes": tmp_path / "frames",
+        "nothing": tmp_path / "none",
+        "missing": tmp_path / "missing.mp4",
+        "clip": tmp_path / "clip.mp4",
+    }[make]
+    if make == "text":
+        content.write_text("not a video\n")
+    elif make == "empty":
+        content.touch()
+    elif make == "sizes":
+        write_frames(content, moving_squares(24, 32).frames(2))
+        Image.fromarray(texture(20, 30, 1)).save(content / "frame3.png")
+    elif make == "nothing":
+        content.mkdir()
+    elif make == "clip":
+        write_video(content, moving_squares(24, 32).frames(2), RATE, audio=False)
+    before = set(os.listdir(tmp_path))
+    argv = video_args(content, style, tmp_path / output, network_path, *extra)
+    assert neural_style.main(argv) == status
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and words in err, err
+    assert set(os.listdir(tmp_path)) == before  # nothing written
+
+
+def test_existing_output_needs_overwrite(clip, style, network_path, tmp_path, capsys):
+    (tmp_path / "out.mp4").write_bytes(b"x")
+    assert neural_style.main(video_args(clip, style, tmp_path / "out.mp4", network_path)) == 2
+    assert "pass --overwrite" in capsys.readouterr().err

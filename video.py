@@ -1,0 +1,647 @@
+"""Stylising a video without flicker, after Ruder, Dosovitskiy and Brox, "Artistic style
+transfer for videos" (2016): each frame after the first starts from the previous output warped
+along the optical flow (flow.py) and adds a temporal loss against it where the flow is
+reliable (stylize.Temporal).
+
+Clips are read and written with imageio's ffmpeg plugin (the ffmpeg binary of imageio-ffmpeg),
+or as a folder or pattern of image files. Each finished frame is kept in a hidden work folder
+beside the output (`.NAME.frames`), so a run that is stopped or killed resumes at the next
+frame; the output is assembled from those frames at the end, under a temporary name renamed
+into place, and the work folder then removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import glob
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+
+import numpy as np
+
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import colors, flow, hardware, images, inputs, job, media, progress, stylize, vgg
+    from . import settings as options
+    from .images import Size
+    from .interrupts import Interrupted, Interrupts
+    from .settings import Settings, UsageError
+else:  # a checkout: the modules side by side
+    import colors
+    import flow
+    import hardware
+    import images
+    import inputs
+    import job
+    import media
+    import progress
+    import settings as options
+    import stylize
+    import vgg
+    from images import Size
+    from interrupts import Interrupted, Interrupts
+    from settings import Settings, UsageError
+
+FRAMES_RATE = Fraction(24)  # the frame rate of a clip read from image files
+FRAME_FILE = "{:06d}.png"  # a finished frame in the work folder (lossless)
+OUTPUT_FRAME = "{:05d}.png"  # a frame written into an --output folder
+MANIFEST = "run.json"  # in the work folder: what its frames were made from
+# Options that stay with still images (a clip has no checkpoints, plot or contact sheet).
+STILL_ONLY = ("checkpoint_output", "checkpoint_iterations", "progress_plot", "contact_sheet")
+# Encoder, pixel format and options per output extension; others get H.264 at CRF 18.
+ENCODERS = {
+    ".webm": ("libvpx-vp9", "yuv420p", ["-crf", "30", "-b:v", "0"]),
+    ".gif": ("gif", "rgb8", []),
+    ".wmv": ("msmpeg4", "yuv420p", ["-qscale:v", "3"]),
+}
+H264 = ("libx264", "yuv420p", ["-crf", "18"])
+
+
+# --- the clip in ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Clip:
+    """A readable clip: a video file, or image files in order (files)."""
+
+    path: str
+    size: Size
+    count: int
+    rate: Fraction
+    audio: bool = False
+    files: tuple[str, ...] = ()
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Every frame in order, as float32 HxWx3 RGB in 0-255."""
+        if self.files:
+            for path in self.files:
+                yield images.read_image(path)
+            return
+        reader = _reader(self.path)
+        try:
+            for frame in reader:
+                yield np.asarray(frame, np.float32)
+        finally:
+            reader.close()
+
+
+def _ffmpeg_reason(error: Exception) -> str:
+    """The gist of an imageio/ffmpeg error: its last line that says something."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("===", "ffmpeg version", "built"))]
+    return (useful or lines or [type(error).__name__])[-1]
+
+
+def _reader(path: str):
+    """imageio's ffmpeg reader of a video file; ValueError if ffmpeg cannot read it."""
+    import imageio.v2 as imageio
+
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{path}: file is empty")
+    try:
+        return imageio.get_reader(path, format="FFMPEG")
+    except (OSError, RuntimeError, ValueError) as error:
+        raise ValueError(f"{path}: not a video ffmpeg can read ({_ffmpeg_reason(error)})") from None
+
+
+def frame_rate(fps: float) -> Fraction:
+    """ffmpeg's rounded frames per second as an exact rate: 29.97 is 30000/1001."""
+    if not fps > 0:
+        return FRAMES_RATE
+    ntsc = Fraction(round(fps * 1.001) * 1000, 1001)
+    if fps != round(fps) and abs(float(ntsc) - fps) < 0.005:
+        return ntsc
+    return Fraction(fps).limit_denominator(1000)
+
+
+def open_video(path: str) -> Clip:
+    """A video file's size, frame count, rate and audio; ValueError if unreadable or empty."""
+    reader = _reader(path)
+    try:
+        meta = reader.get_meta_data()
+        count = reader.count_frames()
+    except (OSError, RuntimeError, ValueError) as error:
+        raise ValueError(f"{path}: not a video ffmpeg can read ({_ffmpeg_reason(error)})") from None
+    finally:
+        reader.close()
+    width, height = meta["size"]
+    if count == 0 or not width or not height:
+        raise ValueError(f"{path}: the video has no frames")
+    rate = frame_rate(float(meta.get("fps") or 0))
+    return Clip(path, Size(height, width), count, rate, audio=bool(meta.get("audio_codec")))
+
+
+def frame_files(content: str) -> list[str]:
+    """The image files of a folder (natural order) or a pattern (by frame number)."""
+    if media.is_folder(content):
+        names = [
+            os.path.join(content, name)
+            for name in os.listdir(content)
+            if media.extension(name) in images.SUPPORTED_EXTENSIONS + (".gif",)
+        ]
+    elif media.PLACEHOLDER.search(os.path.basename(content)):
+        folder, name = os.path.split(content)
+        parts = media.PLACEHOLDER.split(name)
+        number = re.compile("(\\d+)".join(re.escape(part) for part in parts) + "$")
+        listed = os.listdir(folder or ".") if os.path.isdir(folder or ".") else []
+        names = [os.path.join(folder, n) for n in listed if number.match(n)]
+    else:
+        names = glob.glob(content)
+    return sorted((n for n in names if os.path.isfile(n)), key=media.natural_key)
+
+
+def open_frames(content: str) -> Clip:
+    """A folder or pattern of frames, checked from the image headers: ValueError if there
+    are none, one is unreadable or their sizes differ."""
+    files = frame_files(content)
+    if not files:
+        raise ValueError(f"{content}: no frame images ({', '.join(images.SUPPORTED_EXTENSIONS)})")
+    first = images.image_size(files[0])
+    for number, path in enumerate(files[1:], start=2):
+        size = images.image_size(path)
+        if size != first:
+            raise ValueError(
+                f"{path}: frame {number} is {size}, the first frame ({files[0]}) {first}; all"
+                " frames must have one size"
+            )
+    return Clip(content, first, len(files), FRAMES_RATE, files=tuple(files))
+
+
+def open_clip(content: str) -> Clip:
+    """The clip --content names (ValueError if it cannot be used)."""
+    if os.path.isfile(content):
+        return open_video(content)
+    return open_frames(content)
+
+
+# --- the clip out ---------------------------------------------------------------------------
+
+
+def encoder(extension: str, size: Size) -> tuple[str, str, list[str]]:
+    """The encoder, pixel format and options for an output extension and frame size."""
+    codec, pixels, params = ENCODERS.get(extension, H264)
+    if pixels == "yuv420p" and (size.width % 2 or size.height % 2):
+        pixels = "yuv444p"  # 4:2:0 needs even sides
+    return codec, pixels, params
+
+
+def ffmpeg() -> str:
+    """The ffmpeg binary that imageio-ffmpeg brings."""
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@functools.cache
+def can_write(extension: str) -> str | None:
+    """None if ffmpeg writes a tiny clip to a file with this extension, else its reason."""
+    codec, pixels, params = encoder(extension, Size(16, 16))
+    with tempfile.TemporaryDirectory() as folder:
+        command = [ffmpeg(), "-v", "error", "-f", "lavfi", "-i", "color=c=gray:s=16x16:r=1:d=1"]
+        command += ["-frames:v", "1", "-c:v", codec, "-pix_fmt", pixels, *params]
+        command += [os.path.join(folder, "probe" + extension)]
+        done = subprocess.run(command, capture_output=True, text=True, start_new_session=True)
+    if done.returncode == 0:
+        return None
+    return _ffmpeg_reason(Exception(done.stderr)) if done.stderr.strip() else "ffmpeg failed"
+
+
+def check_output(output: str, overwrite: bool) -> str:
+    """UsageError unless a clip can be written to output; returns output's kind."""
+    kind = media.output_kind(output)
+    first = output if kind == "video" else os.path.join(output, OUTPUT_FRAME.format(1))
+    if kind == "pattern":
+        first = media.frame_name(output, 1)
+    extension = media.extension(output)
+    if kind == "video" and extension in images.SUPPORTED_EXTENSIONS:
+        raise UsageError(
+            f"--output: {output}: a video's output is a video file (.mp4, .mkv, .webm, ...), a"
+            " folder or a frame pattern (out/%05d.png), not an image"
+        )
+    try:
+        images.check_output(first, image=kind != "video")
+    except ValueError as exc:
+        raise UsageError(f"--output: {exc}") from None
+    if kind == "video":
+        reason = can_write(extension)
+        if reason is not None:
+            what = f"{extension} files" if extension else "a file without an extension"
+            raise UsageError(f"--output: {output}: ffmpeg cannot write {what} ({reason})")
+    taken = os.path.isdir(output) and os.listdir(output) if kind == "folder" else None
+    if (taken or os.path.exists(first)) and not overwrite:
+        raise UsageError(f"--output: {output} exists; pass --overwrite to replace it")
+    return kind
+
+
+def _mux_audio(silent: str, source: str, target: str, output: str) -> None:
+    """silent's video with source's audio tracks into target: copied, else re-encoded for
+    target's container, else none (with a warning)."""
+    command = [ffmpeg(), "-v", "error", "-y", "-i", silent, "-i", source]
+    command += ["-map", "0:v:0", "-map", "1:a?", "-c:v", "copy"]
+    reason = ""
+    for audio in (["-c:a", "copy"], []):
+        done = subprocess.run(
+            [*command, *audio, target], capture_output=True, text=True, start_new_session=True
+        )
+        if done.returncode == 0:
+            return
+        reason = _ffmpeg_reason(Exception(done.stderr or "ffmpeg failed"))
+    warnings.warn(
+        f"{output}: {source}'s audio could not be copied or converted into it ({reason});"
+        " the video has no sound",
+        stacklevel=2,
+    )
+    os.replace(silent, target)
+
+
+def _encode(path: str, frames: Iterator[np.ndarray], rate: Fraction) -> None:
+    """Encode frames into a video file without audio (the encoder from path's extension)."""
+    import imageio.v2 as imageio
+
+    writer = None
+    try:
+        for frame in frames:
+            if writer is None:
+                codec, pixels, params = encoder(media.extension(path), Size(*frame.shape[:2]))
+                writer = imageio.get_writer(
+                    path, format="FFMPEG", fps=rate, codec=codec, quality=None,
+                    pixelformat=pixels, macro_block_size=1, output_params=list(params),
+                    ffmpeg_log_level="error",
+                )  # fmt: skip
+            writer.append_data(images.to_uint8(frame))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def write_video(output: str, frames: Iterator[np.ndarray], clip: Clip, work: str) -> None:
+    """Encode frames to output at the clip's rate, with its audio; atomically."""
+    silent = os.path.join(work, "video" + media.extension(output))
+    try:
+        with images.atomic_output(output) as temporary:
+            _encode(silent, frames, clip.rate)
+            if clip.audio:
+                _mux_audio(silent, clip.path, temporary, output)
+            else:
+                os.replace(silent, temporary)
+    except (OSError, RuntimeError) as error:
+        raise ValueError(f"{output}: ffmpeg could not write it ({_ffmpeg_reason(error)})") from None
+
+
+# --- the work folder ------------------------------------------------------------------------
+
+
+def work_folder(output: str) -> str:
+    """The hidden folder beside output that keeps its finished frames."""
+    folder, name = os.path.split(output.rstrip("/" + os.sep))
+    return os.path.join(folder, "." + re.sub(r"[%{}:*?\[\]]", "_", name) + ".frames")
+
+
+def _identity(path: str) -> list:
+    """What tells a file's version apart: its absolute path, size and modification time."""
+    info = os.stat(path)
+    return [os.path.abspath(path), info.st_size, info.st_mtime_ns]
+
+
+def run_key(settings: Settings, clip: Clip) -> str:
+    """A digest of everything the frames depend on: the options that change the picture and
+    the input files."""
+    chosen = {
+        name: getattr(settings, name)
+        for name, f in options.FIELDS.items()
+        if f.metadata["result"] and f.metadata["batch"] and name != "content"
+    }
+    chosen["precision"] = hardware.resolve_precision(settings.precision)[0]
+    chosen["network"] = settings.network
+    files = [clip.path] if not clip.files else list(clip.files)
+    chosen["inputs"] = [_identity(p) for p in [*files, *settings.styles]]
+    if settings.initial:
+        chosen["inputs"].append(_identity(settings.initial))
+    return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Work:
+    """The finished frames of one clip's run, numbered from 1, in the work folder."""
+
+    def __init__(self, output: str, key: str):
+        self.path, self.key = work_folder(output), key
+
+    def frame(self, number: int) -> str:
+        """The file of a finished frame."""
+        return os.path.join(self.path, FRAME_FILE.format(number))
+
+    def resume(self) -> int:
+        """How many frames an earlier run with the same settings and inputs finished (from
+        1 on, without a gap); a work folder of other settings or inputs is emptied."""
+        try:
+            with open(os.path.join(self.path, MANIFEST), encoding="utf-8") as file:
+                same = json.load(file).get("key") == self.key
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            if os.path.isdir(self.path):
+                shutil.rmtree(self.path)
+            return 0
+        done = 0
+        while os.path.isfile(self.frame(done + 1)):
+            done += 1
+        return done
+
+    def save(self, number: int, image: np.ndarray) -> None:
+        """Keep a finished frame (atomically), first noting what the frames are made from."""
+        manifest = os.path.join(self.path, MANIFEST)
+        if not os.path.exists(manifest):
+            os.makedirs(self.path, exist_ok=True)
+            with images.atomic_output(manifest) as temporary:
+                with open(temporary, "w", encoding="utf-8") as file:
+                    json.dump({"key": self.key}, file)
+        images.write_image(self.frame(number), image)
+
+    def load(self, number: int) -> np.ndarray:
+        """A finished frame, as float32 RGB."""
+        return images.read_image(self.frame(number))
+
+    def remove(self) -> None:
+        """Delete the work folder."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def output_size(settings: Settings, clip: Clip) -> Size:
+    """The size of the output frames: the clip's, or scaled to --width."""
+    return clip.size if settings.width is None else images.fit_width(clip.size, settings.width)
+
+
+def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
+    """Everything found before any work: UsageError (exit status 2) for the options and paths,
+    ValueError (1) for a clip or style that cannot be used. The clip and the output's kind."""
+    for name in STILL_ONLY:
+        if getattr(settings, name) is not None:
+            raise UsageError(f"{options.flag(name)} applies to still images, not to a video")
+    options.validate(settings)
+    content = settings.content
+    where = (os.path.dirname(content) or ".") if media.is_pattern(content) else content
+    if not os.path.exists(where):
+        raise UsageError(f"--content: {content} does not exist")
+    image_out = media.extension(settings.output) in images.SUPPORTED_EXTENSIONS
+    if image_out and media.output_kind(settings.output) == "video" and os.path.isdir(content):
+        raise UsageError(
+            f"--content: {content} is not a file; a folder of frames is a video, whose --output"
+            " is a video file, a folder or a frame pattern"
+        )
+    kind = check_output(settings.output, settings.overwrite)
+    clip = open_clip(content)
+    size = output_size(settings, clip)
+    if min(size) < inputs.MIN_OUTPUT_SIDE:
+        raise ValueError(
+            f"the output would be {size} pixels (the video is {clip.size}); it must be at"
+            f" least {inputs.MIN_OUTPUT_SIDE} pixels each way"
+        )
+    styles = [images.image_size(path) for path in settings.styles]
+    initial = images.image_size(settings.initial) if settings.initial else None
+    inputs.check_memory(settings, clip.size, styles, on_gpu, initial)
+    return clip, kind
+
+
+def resized(frames: Iterator[np.ndarray], size: Size) -> Iterator[np.ndarray]:
+    """Each frame at size."""
+    for frame in frames:
+        yield images.resize(frame, *size)
+
+
+def load_styles(settings: Settings, first: np.ndarray) -> tuple[list, np.ndarray | None]:
+    """The style images sized for the frames (coloured as the first frame under --preserve-
+    colors histogram), and the starting image --initial or --init style give."""
+    styles = [images.read_image(path) for path in settings.styles]
+    sizes = [Size(*style.shape[:2]) for style in styles]
+    sizes = inputs.style_sizes(sizes, settings.style_scales, first.shape[1])
+    styles = [images.resize(s, *size) for s, size in zip(styles, sizes, strict=True)]
+    if settings.preserve_colors == "histogram":
+        styles = [colors.match_colors(style, first) for style in styles]
+    initial = None
+    if settings.initial:
+        initial = images.read_image(settings.initial)
+    elif settings.init == "style":
+        initial = styles[0]
+    if initial is not None:
+        initial = images.resize(initial, *first.shape[:2])
+    return styles, initial
+
+
+class _Bar:
+    """The progress over frames: a bar on a terminal, else a line per frame; none if quiet."""
+
+    def __init__(self, settings: Settings, count: int, done: int):
+        self.count, self.quiet = count, settings.quiet
+        self.bar = None
+        if sys.stderr.isatty() and not self.quiet:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=count, initial=done, desc="frames", unit="frame")
+
+    def say(self, text: str) -> None:
+        """A line above the bar (unless quiet)."""
+        if self.quiet:
+            return
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def starting(self, number: int) -> None:
+        """A frame's optimisation starts."""
+        if self.bar is None:
+            self.say(f"Frame {number}/{self.count}")
+
+    def finished(self) -> None:
+        """A frame is done."""
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def close(self) -> None:
+        """Close the bar."""
+        if self.bar is not None:
+            self.bar.close()
+
+
+class _Frames:
+    """The frame loop: each frame stylised from its start, with its temporal target."""
+
+    def __init__(self, settings: Settings, clip: Clip, network: vgg.Network, work: Work):
+        self.settings, self.clip, self.network, self.work = settings, clip, network, work
+        self.styles: list[np.ndarray] = []
+        self.initial: np.ndarray | None = None
+        self.style_cache: dict = {}  # the style grams, computed once for all frames
+        self.precision = hardware.resolve_precision(settings.precision)
+        self.bar: _Bar | None = None
+
+    def frame_settings(self, number: int) -> Settings:
+        """The first frame runs as a still image; later ones --frame-iterations steps, at the
+        output size only and with --frame-learning-rate, unless they start afresh."""
+        settings = self.settings
+        if number == 1:
+            return dataclasses.replace(
+                settings, iterations=settings.first_frame_iterations or settings.iterations
+            )
+        if settings.frame_init == "fresh":
+            return dataclasses.replace(settings, iterations=settings.frame_iterations)
+        return dataclasses.replace(
+            settings, iterations=settings.frame_iterations, scales=1, initial_noiseblend=0.0,
+            learning_rate=settings.frame_learning_rate,
+        )  # fmt: skip
+
+    def start(
+        self, frame: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray | None, stylize.Temporal | None]:
+        """A frame's starting image (None: noise) and temporal target (None for the first
+        frame, or with --temporal-weight 0)."""
+        settings = self.settings
+        fresh = frame if settings.init == "content" else self.initial
+        if previous is None:
+            return fresh, None
+        weight, init = settings.temporal_weight, settings.frame_init
+        warped, mask = None, None
+        if weight > 0 or init == "prev-warped":
+            warped, mask = flow.warp_previous(previous[0], frame, previous[1])
+        initial = {"prev-warped": warped, "prev": previous[1], "fresh": fresh}[init]
+        temporal = stylize.Temporal(warped, mask, weight) if weight > 0 else None
+        return initial, temporal
+
+    def reporter(self, number: int) -> progress.Reporter:
+        """The progress of one frame (its iterations), the log's records naming the frame."""
+        settings = self.settings
+        context = {"frame": number, "frames": self.clip.count}
+        context.update(zip(("precision", "precision_reason"), self.precision, strict=True))
+        return progress.Reporter(
+            sys.stderr, settings.output, print_every=settings.print_iterations,
+            quiet=settings.quiet, log=settings.progress_log,
+            label=f"frame {number}/{self.clip.count}", context=context,
+        )  # fmt: skip
+
+    def stylise(
+        self,
+        number: int,
+        frame: np.ndarray,
+        previous: tuple[np.ndarray, np.ndarray] | None,
+        interrupts: Interrupts,
+    ) -> np.ndarray:
+        """One frame's output (uint8), or Interrupted / ValueError with the frames kept."""
+        kept = f"the {number - 1} finished frames are kept in {self.work.path}"
+        report = self.reporter(number)  # made first: its elapsed times count the flow too
+        try:
+            initial, temporal = self.start(frame, previous)
+            steps = stylize.stylize(
+                self.network, frame, self.styles, self.frame_settings(number), initial=initial,
+                stop=interrupts.stop, style_cache=self.style_cache, temporal=temporal,
+            )  # fmt: skip
+            for step in steps:
+                report.step(step)
+                last = step
+        except stylize.RunFailed as exc:
+            raise ValueError(f"frame {number}: {exc}; {kept}") from None
+        finally:
+            report.close()
+        if interrupts.stop() and last.iteration < last.iterations:  # cut short by a signal
+            raise Interrupted(
+                interrupts.signum,
+                f"at frame {number}/{self.clip.count}: {kept}; run the same command again to"
+                " resume",
+            )
+        return last.image
+
+    def run(self, frames: Iterator[np.ndarray], done: int, interrupts: Interrupts) -> int:
+        """Stylise the frames after the first done ones, keeping each; the frame count."""
+        previous, count = None, 0
+        for number, frame in enumerate(frames, start=1):
+            count = number
+            if number <= done:  # finished by an earlier run
+                if number == done:
+                    previous = frame, self.work.load(number)
+                continue
+            if interrupts.stop():
+                raise Interrupted(
+                    interrupts.signum,
+                    f"after frame {number - 1}/{self.clip.count}: the finished frames are kept"
+                    f" in {self.work.path}; run the same command again to resume",
+                )
+            self.bar.starting(number)
+            image = self.stylise(number, frame, previous, interrupts)
+            self.work.save(number, image)
+            self.bar.finished()
+            previous = frame, image.astype(np.float32)
+        return count
+
+
+def assemble(settings: Settings, clip: Clip, kind: str, work: Work, count: int) -> None:
+    """Write the output from the finished frames (with the content's colours under
+    --preserve-colors luminance), then remove the work folder."""
+    size = output_size(settings, clip)
+
+    def finished() -> Iterator[np.ndarray]:
+        contents = resized(clip.frames(), size) if settings.preserve_colors == "luminance" else None
+        for number in range(1, count + 1):
+            image = work.load(number)
+            if contents is not None:
+                image = colors.preserve_luminance(image, next(contents))
+            yield image
+
+    if kind == "video":
+        write_video(settings.output, finished(), clip, work.path)
+    else:
+        for number, image in enumerate(finished(), start=1):
+            name = os.path.join(settings.output, OUTPUT_FRAME.format(number))
+            images.write_image(
+                name if kind == "folder" else media.frame_name(settings.output, number), image
+            )
+    work.remove()
+
+
+def first_frame(clip: Clip, size: Size) -> np.ndarray:
+    """The clip's first frame at size."""
+    frames = clip.frames()
+    try:
+        return images.resize(next(frames), *size)
+    finally:
+        frames.close()
+
+
+def run(
+    settings: Settings,
+    load_network: Callable[[], vgg.Network],
+    interrupts: Interrupts,
+    on_gpu: bool = False,
+) -> None:
+    """Stylise the clip --content names into --output, resuming an earlier run's frames."""
+    clip, kind = check(settings, on_gpu)
+    size = output_size(settings, clip)
+    styles, initial = load_styles(settings, first_frame(clip, size))
+    work = Work(settings.output, run_key(settings, clip))
+    frames = _Frames(settings, clip, load_network(), work)
+    frames.styles, frames.initial = styles, initial
+    done = work.resume()
+    frames.bar = _Bar(settings, clip.count, done)
+    if done:
+        frames.bar.say(
+            f"resuming at frame {done + 1}/{clip.count}: {done} frames done in {work.path}"
+        )
+    interrupts.running = True  # from here on a signal ends the run between iterations
+    try:
+        with job.deterministic(settings.seed is not None):  # same seed, same bytes
+            try:
+                count = frames.run(resized(clip.frames(), size), done, interrupts)
+            finally:
+                frames.bar.close()
+        assemble(settings, clip, kind, work, count)
+    finally:
+        interrupts.running = False
