@@ -99,6 +99,14 @@ def load_inputs(settings: Settings) -> tuple[np.ndarray, list[np.ndarray], np.nd
     if settings.width is not None:
         size = images.fit_width(Size(*content.shape[:2]), settings.width)
         content = images.resize(content, *size)
+    return (content, *load_styles(settings, content))
+
+
+def load_styles(
+    settings: Settings, content: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The style images sized for content (given its colours under --preserve-colors
+    histogram), and the starting image that --initial or --init give, at content's size."""
     styles = [images.read_image(path) for path in settings.styles]
     sizes = style_sizes(
         [Size(*s.shape[:2]) for s in styles], settings.style_scales, content.shape[1]
@@ -115,4 +123,4 @@ def load_inputs(settings: Settings) -> tuple[np.ndarray, list[np.ndarray], np.nd
         initial = styles[0]
     if initial is not None:
         initial = images.resize(initial, *content.shape[:2])
-    return content, styles, initial
+    return styles, initial

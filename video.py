@@ -420,25 +420,6 @@ def resized(frames: Iterator[np.ndarray], size: Size) -> Iterator[np.ndarray]:
         yield images.resize(frame, *size)
 
 
-def load_styles(settings: Settings, first: np.ndarray) -> tuple[list, np.ndarray | None]:
-    """The style images sized for the frames (coloured as the first frame under --preserve-
-    colors histogram), and the starting image --initial or --init style give."""
-    styles = [images.read_image(path) for path in settings.styles]
-    sizes = [Size(*style.shape[:2]) for style in styles]
-    sizes = inputs.style_sizes(sizes, settings.style_scales, first.shape[1])
-    styles = [images.resize(s, *size) for s, size in zip(styles, sizes, strict=True)]
-    if settings.preserve_colors == "histogram":
-        styles = [colors.match_colors(style, first) for style in styles]
-    initial = None
-    if settings.initial:
-        initial = images.read_image(settings.initial)
-    elif settings.init == "style":
-        initial = styles[0]
-    if initial is not None:
-        initial = images.resize(initial, *first.shape[:2])
-    return styles, initial
-
-
 class _Bar:
     """The progress over frames: a bar on a terminal, else a line per frame; none if quiet."""
 
@@ -625,7 +606,7 @@ def run(
     """Stylise the clip --content names into --output, resuming an earlier run's frames."""
     clip, kind = check(settings, on_gpu)
     size = output_size(settings, clip)
-    styles, initial = load_styles(settings, first_frame(clip, size))
+    styles, initial = inputs.load_styles(settings, first_frame(clip, size))
     work = Work(settings.output, run_key(settings, clip))
     frames = _Frames(settings, clip, load_network(), work)
     frames.styles, frames.initial = styles, initial
