@@ -1,0 +1,133 @@
+"""Iterations tile by tile against the whole image, on the tiny generated network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import smooth_image
+
+import memory
+import settings as options
+import stylize
+import tiles
+from images import Size
+from settings import Settings
+
+# The receptive field of relu5_1 in VGG-19 spans 156 pixels: a halo of 80 covers its half,
+# so every core's features, and their gradients, are those of the whole image.
+EXACT_HALO = 80
+
+
+def problem(network, size: Size, pooling: str = "max", seed: int = 0):
+    """An Objective, its network, targets at size and a noisy image, all float32."""
+    content_layers, style_layers = options.layer_weights(Settings())
+    objective = stylize.Objective(content_layers, style_layers, pooling)
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    rng = np.random.default_rng(seed)
+    content = smooth_image(*size, seed + 1)
+    style = smooth_image(size.height + 8, size.width - 8, seed + 2)
+
+    def feats(image, layers):
+        x = tf.constant(vgg_in(network, image))
+        return stylize.vgg.extract(net, x, tuple(layers), pooling)
+
+    style_feats = feats(style, style_layers)
+    targets = stylize.Targets(
+        content=feats(content, content_layers),
+        styles=({n: stylize.gram(style_feats[n]) for n in style_layers},),
+        blend=tf.constant([1.0]),
+        content_weight=tf.constant(5.0),
+        style_weight=tf.constant(100.0),
+        tv_weight=tf.constant(100.0),
+    )
+    image = tf.constant(rng.standard_normal((1, *size, 3)).astype(np.float32) * 30)
+    return objective, net, targets, image
+
+
+def vgg_in(network, image):
+    return stylize.vgg.preprocess(image, network.mean_pixel)[None]
+
+
+def tiled(objective, net, targets, tile, halo, seed=0):
+    grid = tiles.Grid(tile, halo)
+    return tiles.TiledObjective(objective, net, targets, grid, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_tiles_with_a_halo_covering_the_receptive_field_are_exact(network, pooling):
+    # An odd size: the poolings pad the whole image at its bottom and right edges.
+    objective, net, targets, image = problem(network, Size(75, 101), pooling)
+    whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
+    split = tiled(objective, net, targets, 32, EXACT_HALO)
+    for seed in range(2):  # two grid offsets
+        split.rng = np.random.default_rng(seed)
+        terms, gradient = split.terms_and_gradient(image)
+        np.testing.assert_allclose([float(t) for t in terms], [float(t) for t in whole], rtol=2e-5)
+        scale = np.abs(whole_gradient.numpy()).max()
+        np.testing.assert_allclose(gradient.numpy(), whole_gradient.numpy(), atol=2e-5 * scale)
+    assert [float(t) for t in split.terms(image)] == pytest.approx([float(t) for t in whole], 2e-5)
+
+
+def test_a_small_halo_is_close_but_not_exact(network):
+    objective, net, targets, image = problem(network, Size(96, 128))
+    whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
+    terms, gradient = tiled(objective, net, targets, 32, 16).terms_and_gradient(image)
+    total, whole_total = float(tf.add_n(terms)), float(tf.add_n(whole))
+    assert total == pytest.approx(whole_total, rel=0.05)
+    assert float(terms[2]) == pytest.approx(float(whole[2]), rel=1e-6)  # tv: whole image
+    a, b = gradient.numpy().ravel(), whole_gradient.numpy().ravel()
+    assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) > 0.95
+
+
+def test_tiled_features_and_grams_match_the_whole_image(network):
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    x = vgg_in(network, smooth_image(70, 90, 5))
+    layers = ("relu1_1", "relu3_1", "relu4_2", "relu5_1")
+    whole = stylize.vgg.extract(net, tf.constant(x), layers)
+    grid = tiles.Grid(32, EXACT_HALO)
+    split = tiles.features(net, x, layers, "max", grid)
+    grams = tiles.grams(net, x, layers, "max", grid)
+    for name in layers:
+        np.testing.assert_allclose(split[name], whole[name].numpy(), rtol=1e-4, atol=1e-4)
+        expected = stylize.gram(whole[name]).numpy()
+        np.testing.assert_allclose(grams[name].numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_cores_cover_the_image_once():
+    grid = tiles.Grid(32, 16)
+    for offset in ((0, 0), (16, 16), (0, 16)):
+        covered = np.zeros((70, 100), int)
+        for y, x in grid.cores(Size(70, 100), offset):
+            assert (y - offset[0]) % 32 == 0 and (x - offset[1]) % 32 == 0
+            covered[max(y, 0) : y + 32, max(x, 0) : x + 32] += 1
+        assert (covered == 1).all()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        tiles.Grid(40)
+
+
+def test_layer_strides():
+    assert [tiles.layer_stride(n) for n in ("relu1_1", "relu2_1", "relu4_2", "relu5_1")] == [
+        1,
+        2,
+        8,
+        16,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("6GB", 6 * 2**30), ("512MB", 512 * 2**20), ("1.5g", 1.5 * 2**30), ("64 KiB", 2**16)],
+)
+def test_memory_sizes(text, expected):
+    assert memory.parse_size(text) == expected
+
+
+def test_the_largest_tile_that_fits_is_chosen():
+    output = Size(2160, 3840)
+    big = memory.choose_tile(output, 8 * 2**30, "float32", False)
+    small = memory.choose_tile(output, 4 * 2**30, "float32", False)
+    assert big > small >= memory.MIN_TILE and big % 16 == 0 == small % 16
+    assert memory.tiled_needed(output, small, "float32", False, False) <= 4 * 2**30
+    assert memory.tiled_needed(output, small + 16, "float32", False, False) > 4 * 2**30
+    assert memory.choose_tile(output, 2**30, "float32", False) is None
