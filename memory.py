@@ -102,6 +102,7 @@ BFLOAT16_FRACTION = 0.7
 # Adam's moments (float32), the content, the best and starting images, the content targets.
 MEMORY_PER_TILED_PIXEL = 260
 MEMORY_PER_LBFGS_PIXEL = 600  # L-BFGS's float64 iterate, gradient and 10 curvature pairs
+MEMORY_PER_TILED_STYLE_PIXEL = 64  # a style read, resized and preprocessed (its Grams tiled)
 
 
 def window_bytes(tile: int, precision: str) -> int:
@@ -111,22 +112,25 @@ def window_bytes(tile: int, precision: str) -> int:
     return round(side * side * per_pixel)
 
 
-def tiled_needed(output: Size, tile: int, precision: str, lbfgs: bool, on_gpu: bool) -> int:
-    """Bytes a run at output size needs at its peak when each iteration goes tile by tile."""
-    pixels = output.height * output.width
+def tiled_needed(
+    output: Size, styles: list[Size], tile: int, precision: str, lbfgs: bool, on_gpu: bool
+) -> int:
+    """Bytes a run at these sizes needs at its peak when each iteration goes tile by tile."""
     per_pixel = MEMORY_PER_TILED_PIXEL + (MEMORY_PER_LBFGS_PIXEL if lbfgs else 0)
+    pixels = output.height * output.width * per_pixel
+    pixels += sum(s.height * s.width for s in styles) * MEMORY_PER_TILED_STYLE_PIXEL
     base = MEMORY_GPU_BASE if on_gpu else MEMORY_BASE
-    return round(MEMORY_MARGIN * (base + pixels * per_pixel + window_bytes(tile, precision)))
+    return round(MEMORY_MARGIN * (base + pixels + window_bytes(tile, precision)))
 
 
 def choose_tile(
-    output: Size, budget: int, precision: str, lbfgs: bool, on_gpu: bool = False
+    output: Size, styles: list[Size], budget: int, precision: str, lbfgs: bool, on_gpu: bool
 ) -> int | None:
     """The largest tile side (a multiple of TILE_ALIGN) whose run fits in budget bytes, or None
     if even MIN_TILE does not fit."""
     largest = -(-max(output) // TILE_ALIGN) * TILE_ALIGN
     for tile in range(largest, MIN_TILE - 1, -TILE_ALIGN):
-        if tiled_needed(output, tile, precision, lbfgs, on_gpu) <= budget:
+        if tiled_needed(output, styles, tile, precision, lbfgs, on_gpu) <= budget:
             return tile
     return None
 

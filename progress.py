@@ -123,13 +123,9 @@ class Reporter:
         if self.quiet:
             return
         losses = step.losses
-        if self.bar is None and self.tty:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=step.iterations, file=self.stream, desc=self.label or None, unit="it"
-            )
+        self._open_bar(step.iterations)
         if self.bar is not None:
+            self.bar.set_description_str(self.label or None, refresh=False)  # no tile count
             self.bar.set_postfix_str(
                 f"content {losses.content:.3g}, style {losses.style:.3g}, "
                 f"tv {losses.tv:.3g}, total {losses.total:.3g}",
@@ -141,6 +137,22 @@ class Reporter:
         every = self.print_every
         if every and ((step.iteration - 1) % every == 0 or step.final):
             self._print(loss_lines(losses))
+
+    def _open_bar(self, iterations: int) -> None:
+        """The bar, on a terminal, if there is none yet."""
+        if self.bar is None and self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=iterations, file=self.stream, desc=self.label or None, unit="it")
+
+    def tile(self, done: int, total: int, iterations: int) -> None:
+        """Show that done of an iteration's total tiles are computed (on the bar only)."""
+        if self.quiet:
+            return
+        self._open_bar(iterations)
+        if self.bar is not None:
+            label = f"{self.label} " if self.label else ""
+            self.bar.set_description_str(f"{label}tile {done}/{total}")
 
     def step(self, step: stylize.Progress) -> None:
         """Report one iteration; at checkpoints and the end, rewrite the plot and sheet."""

@@ -507,7 +507,8 @@ class _Run:
         ):
             return None
         lbfgs = settings.optimizer == "lbfgs"
-        tile = memory.choose_tile(size, self.budget, precision, lbfgs, on_gpu)
+        styles = self._style_sizes(size)
+        tile = memory.choose_tile(size, styles, self.budget, precision, lbfgs, on_gpu)
         return tiles.Grid(tile or memory.MIN_TILE)  # too big even so: try the smallest
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:

@@ -116,7 +116,10 @@ def spec_losses(network, content, style, start, content_layers, style_layers, po
     return [content_loss, style_loss, tv_loss, content_loss + style_loss + tv_loss]
 
 
-def run_stylize(network, content, styles, *, initial=None, stop=None, style_cache=None, **settings):
+def run_stylize(
+    network, content, styles, *, initial=None, stop=None, style_cache=None, on_tile=None,
+    **settings,
+):  # fmt: skip
     """stylize.stylize with Settings(**settings): the run's generator."""
     import stylize
     from settings import Settings
@@ -124,5 +127,5 @@ def run_stylize(network, content, styles, *, initial=None, stop=None, style_cach
     settings.setdefault("precision", "float32")
     return stylize.stylize(
         network, content, styles, Settings(**settings), initial=initial, stop=stop,
-        style_cache=style_cache,
+        style_cache=style_cache, on_tile=on_tile,
     )  # fmt: skip

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import smooth_image
+from conftest import run_stylize, smooth_image, tmp_cli_args
 
 import memory
+import neural_style
+import progress
 import settings as options
 import stylize
 import tiles
@@ -125,9 +129,92 @@ def test_memory_sizes(text, expected):
 
 def test_the_largest_tile_that_fits_is_chosen():
     output = Size(2160, 3840)
-    big = memory.choose_tile(output, 8 * 2**30, "float32", False)
-    small = memory.choose_tile(output, 4 * 2**30, "float32", False)
+    styles = [output]
+    big = memory.choose_tile(output, styles, 16 * 2**30, "float32", False, False)
+    small = memory.choose_tile(output, styles, 6 * 2**30, "float32", False, False)
     assert big > small >= memory.MIN_TILE and big % 16 == 0 == small % 16
-    assert memory.tiled_needed(output, small, "float32", False, False) <= 4 * 2**30
-    assert memory.tiled_needed(output, small + 16, "float32", False, False) > 4 * 2**30
-    assert memory.choose_tile(output, 2**30, "float32", False) is None
+    assert memory.tiled_needed(output, styles, small, "float32", False, False) <= 6 * 2**30
+    assert memory.tiled_needed(output, styles, small + 16, "float32", False, False) > 6 * 2**30
+    assert memory.choose_tile(output, styles, 2**30, "float32", False, False) is None
+    bf16 = memory.choose_tile(output, styles, 6 * 2**30, "bfloat16", False, False)
+    assert bf16 > small
+    assert memory.choose_tile(output, styles, 6 * 2**30, "float32", True, False) is None
+
+
+# --- whole runs -------------------------------------------------------------------------
+
+
+def test_cli_run_with_tiles_prints_the_untiled_first_losses(inputs, network_path, tmp_path, capsys):
+    blocks = {}
+    for name, extra in (("whole", []), ("tiles", ["--tile-size", "32"])):
+        argv = tmp_cli_args(
+            inputs, network_path, tmp_path, "--iterations", "3", "--print-iterations", "1",
+            "--seed", "3", "--overwrite", "--checkpoint-iterations", "2",
+            "--checkpoint-output", str(tmp_path / f"{name}%s.png"), *extra,
+        )  # fmt: skip
+        assert neural_style.main(argv) == 0
+        err = capsys.readouterr().err
+        blocks[name] = [float(line.split(":")[1]) for line in err.splitlines() if "loss:" in line]
+        assert (tmp_path / f"{name}2.png").is_file()
+    # 32x24 fits in one tile's window: the same numbers, to float rounding.
+    assert blocks["tiles"] == pytest.approx(blocks["whole"], rel=1e-4)
+
+
+def test_coarse_to_fine_lbfgs_and_the_budget_with_tiles(network):
+    content, style = smooth_image(64, 96, 1), smooth_image(70, 90, 2)
+    reports = []
+    steps = list(
+        run_stylize(
+            network, content, [style], seed=0, iterations=6, scales=2, optimizer="lbfgs",
+            tile_size=32, checkpoint_iterations=2, on_tile=lambda *a: reports.append(a),
+        )
+    )  # fmt: skip
+    assert steps[-1].final and steps[-1].image.shape == (64, 96, 3)
+    assert steps[-1].losses.total < steps[3].losses.total
+    # 64x96 with 32-pixel tiles: up to 3x4 cores (the grid moved both ways), two passes.
+    assert 12 <= max(total for _, total in reports) <= 24
+    # A budget too small for the whole image tiles it (here: too small for any tile).
+    reports.clear()
+    steps = list(run_stylize(network, content, [style], seed=0, iterations=2, scales=1,
+                             max_memory=2**20, on_tile=lambda *a: reports.append(a)))  # fmt: skip
+    assert reports and steps[-1].final
+
+
+def test_the_bar_counts_tiles():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    reporter = progress.Reporter(terminal, "out.jpg")
+    reporter.tile(3, 8, 5)
+    assert "tile 3/8" in terminal.getvalue() and "0/5" in terminal.getvalue()
+    reporter.step(stylize.Progress(1, 5, stylize.Losses(1.0, 2.0, 3.0)))
+    reporter.close()
+
+
+def neighbour_differences(image: np.ndarray, lines: list[int], axis: int) -> tuple[float, float]:
+    """Mean |difference| between neighbouring pixels across the given grid lines (between
+    line - 1 and line), and across every other pair, along axis."""
+    steps = np.abs(np.diff(image.astype(np.float64), axis=axis)).mean(axis=2)
+    steps = steps if axis == 0 else steps.T
+    at = np.zeros(steps.shape[0], bool)
+    at[[line - 1 for line in lines if 0 < line < steps.shape[0] + 1]] = True
+    return steps[at].mean(), steps[~at].mean()
+
+
+def test_no_seams_at_the_last_grid(network):
+    # 2048x1152, Adam with tiles of 256 and a small halo: the last iteration's tile boundaries
+    # are no sharper than the rest of the picture.
+    size = Size(1152, 2048)
+    objective, net, targets, image = problem(network, size, seed=4)
+    split = tiled(objective, net, targets, 256, 16, seed=5)
+    adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8)))
+    optimiser = stylize.Adam(objective, image.numpy(), net, targets, adam, split)
+    for _ in range(4):
+        optimiser.step()
+    picture = optimiser.image.numpy()[0]
+    for axis in (0, 1):
+        lines = list(range(split.offset[axis], size[axis], 256))
+        across, elsewhere = neighbour_differences(picture, lines, axis)
+        assert across <= elsewhere * 1.02, (axis, across, elsewhere)
