@@ -93,7 +93,7 @@ def gigabytes(size: float) -> str:
 # Tile cores and halos are multiples of TILE_ALIGN pixels (VGG's four 2x2 poolings before
 # relu5_1), so every tile's pooling grids line up with the whole image's.
 TILE_ALIGN = 16
-TILE_HALO = 64  # pixels of context around each tile's core (chosen in bench/README.md)
+TILE_HALO = 32  # pixels of context around each tile's core (chosen in bench/README.md)
 MIN_TILE = 32  # the smallest core side tried before giving up
 # Bytes per pixel of a tile's window (core and halo): the forward pass kept for the backward,
 # as MEMORY_PER_CONTENT_PIXEL; bfloat16 activations take about this fraction of float32's.
