@@ -97,12 +97,16 @@ TILE_HALO = 32  # pixels of context around each tile's core (chosen in bench/REA
 MIN_TILE = 32  # the smallest core side tried before giving up
 # Bytes per pixel of a tile's window (core and halo): the forward pass kept for the backward,
 # as MEMORY_PER_CONTENT_PIXEL; bfloat16 activations take about this fraction of float32's.
-BFLOAT16_FRACTION = 0.7
-# Bytes per output pixel of a tiled run held whatever the tile: the image, its gradient and
-# Adam's moments (float32), the content, the best and starting images, the content targets.
-MEMORY_PER_TILED_PIXEL = 260
+BFLOAT16_FRACTION = 0.6
+# Fitted with a margin to two tiled runs (bench/README.md): Python, TensorFlow, the weights;
+# per output pixel, what a tiled run holds whatever the tile (the image, its gradient and
+# Adam's moments, the content, the best and starting images, the content targets); per style
+# pixel, a style read, resized and preprocessed (its Grams are computed in tiles).
+MEMORY_TILED_BASE = 700 * 2**20
+MEMORY_PER_TILED_PIXEL = 220
+MEMORY_PER_TILED_STYLE_PIXEL = 56
 MEMORY_PER_LBFGS_PIXEL = 600  # L-BFGS's float64 iterate, gradient and 10 curvature pairs
-MEMORY_PER_TILED_STYLE_PIXEL = 64  # a style read, resized and preprocessed (its Grams tiled)
+TILED_MARGIN = 1.1
 
 
 def window_bytes(tile: int, precision: str) -> int:
@@ -119,8 +123,8 @@ def tiled_needed(
     per_pixel = MEMORY_PER_TILED_PIXEL + (MEMORY_PER_LBFGS_PIXEL if lbfgs else 0)
     pixels = output.height * output.width * per_pixel
     pixels += sum(s.height * s.width for s in styles) * MEMORY_PER_TILED_STYLE_PIXEL
-    base = MEMORY_GPU_BASE if on_gpu else MEMORY_BASE
-    return round(MEMORY_MARGIN * (base + pixels + window_bytes(tile, precision)))
+    base = MEMORY_GPU_BASE if on_gpu else MEMORY_TILED_BASE
+    return round(TILED_MARGIN * (base + pixels + window_bytes(tile, precision)))
 
 
 def choose_tile(
