@@ -31,6 +31,8 @@ import vgg
 from images import Size
 from memory import TILE_ALIGN
 
+OnTile = Callable[[int, int], None]  # told (tiles done, tiles in all) as an iteration goes
+
 
 def layer_stride(name: str) -> int:
     """How many image pixels one position of layer name spans: 2 ** (poolings before it)."""
@@ -222,9 +224,6 @@ def _positions(size: Size, stride: int, channels: int) -> float:
     """The number of elements of a layer of this stride and channels, for an image of size."""
     height, width = _layer_shape(size, stride)
     return float(height * width * channels)
-
-
-OnTile = Callable[[int, int], None]
 
 
 class TiledObjective:

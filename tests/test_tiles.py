@@ -193,28 +193,31 @@ def test_the_bar_counts_tiles():
     reporter.close()
 
 
-def neighbour_differences(image: np.ndarray, lines: list[int], axis: int) -> tuple[float, float]:
-    """Mean |difference| between neighbouring pixels across the given grid lines (between
-    line - 1 and line), and across every other pair, along axis."""
+def seam_score(image: np.ndarray, lines: list[int], axis: int) -> float:
+    """How much larger the mean |difference| between neighbouring pixels across the grid lines
+    (between line - 1 and line) is than across the other lines, in standard errors of a mean
+    of that many other lines."""
     steps = np.abs(np.diff(image.astype(np.float64), axis=axis)).mean(axis=2)
-    steps = steps if axis == 0 else steps.T
-    at = np.zeros(steps.shape[0], bool)
-    at[[line - 1 for line in lines if 0 < line < steps.shape[0] + 1]] = True
-    return steps[at].mean(), steps[~at].mean()
+    per_line = steps.mean(axis=1 - axis)
+    at = np.zeros(per_line.size, bool)
+    at[[line - 1 for line in lines if line > 0]] = True
+    others = per_line[~at]
+    return (per_line[at].mean() - others.mean()) / (others.std() / np.sqrt(at.sum()))
 
 
 def test_no_seams_at_the_last_grid(network):
-    # 2048x1152, Adam with tiles of 256 and a small halo: the last iteration's tile boundaries
-    # are no sharper than the rest of the picture.
+    # 2048x1152 from a smooth start, Adam, 256-pixel tiles with the default halo (less than
+    # the receptive field): the last iteration's tile boundaries are no sharper than other
+    # lines of the picture (within two standard errors of their mean).
     size = Size(1152, 2048)
-    objective, net, targets, image = problem(network, size, seed=4)
-    split = tiled(objective, net, targets, 256, 16, seed=5)
+    objective, net, targets, _ = problem(network, size, seed=4)
+    start = vgg_in(network, smooth_image(*size, 9))
+    split = tiled(objective, net, targets, 256, memory.TILE_HALO, seed=5)
     adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8)))
-    optimiser = stylize.Adam(objective, image.numpy(), net, targets, adam, split)
-    for _ in range(4):
+    optimiser = stylize.Adam(objective, start, net, targets, adam, split)
+    for _ in range(6):
         optimiser.step()
     picture = optimiser.image.numpy()[0]
     for axis in (0, 1):
         lines = list(range(split.offset[axis], size[axis], 256))
-        across, elsewhere = neighbour_differences(picture, lines, axis)
-        assert across <= elsewhere * 1.02, (axis, across, elsewhere)
+        assert seam_score(picture, lines, axis) < 2, axis
