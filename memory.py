@@ -97,7 +97,7 @@ TILE_HALO = 32  # pixels of context around each tile's core (chosen in bench/REA
 MIN_TILE = 32  # the smallest core side tried before giving up
 # Bytes per pixel of a tile's window (core and halo): the forward pass kept for the backward,
 # as MEMORY_PER_CONTENT_PIXEL; bfloat16 activations take about this fraction of float32's.
-BFLOAT16_FRACTION = 0.6
+BFLOAT16_FRACTION = 0.7
 # Fitted with a margin to two tiled runs (bench/README.md): Python, TensorFlow, the weights;
 # per output pixel, what a tiled run holds whatever the tile (the image, its gradient and
 # Adam's moments, the content, the best and starting images, the content targets); per style
@@ -127,16 +127,31 @@ def tiled_needed(
     return round(TILED_MARGIN * (base + pixels + window_bytes(tile, precision)))
 
 
+def tile_work(output: Size, tile: int) -> float:
+    """The pixels an iteration runs through the network per output pixel with this tile side,
+    on average over the grid's offsets: windows of tile + 2 halo pixels, the cells at the
+    edges partly outside the image (tiles.Grid.cores)."""
+
+    def cells(length: int) -> float:
+        counts = [len(range(o - tile if o else 0, length, tile)) for o in range(0, tile, 16)]
+        return sum(counts) / len(counts)
+
+    window = tile + 2 * TILE_HALO
+    return cells(output.height) * cells(output.width) * window**2 / (output.height * output.width)
+
+
 def choose_tile(
     output: Size, styles: list[Size], budget: int, precision: str, lbfgs: bool, on_gpu: bool
 ) -> int | None:
-    """The largest tile side (a multiple of TILE_ALIGN) whose run fits in budget bytes, or None
-    if even MIN_TILE does not fit."""
+    """The tile side (a multiple of TILE_ALIGN) of least work (tile_work) among those whose
+    run fits in budget bytes, the largest of equals; None if even MIN_TILE does not fit."""
     largest = -(-max(output) // TILE_ALIGN) * TILE_ALIGN
-    for tile in range(largest, MIN_TILE - 1, -TILE_ALIGN):
-        if tiled_needed(output, styles, tile, precision, lbfgs, on_gpu) <= budget:
-            return tile
-    return None
+    fitting = [
+        tile
+        for tile in range(largest, MIN_TILE - 1, -TILE_ALIGN)
+        if tiled_needed(output, styles, tile, precision, lbfgs, on_gpu) <= budget
+    ]
+    return min(fitting, key=lambda tile: (round(tile_work(output, tile), 2), -tile), default=None)
 
 
 def parse_size(text: str) -> int:
