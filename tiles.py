@@ -26,10 +26,15 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-import memory
-import vgg
-from images import Size
-from memory import TILE_ALIGN
+if __package__:  # installed as a package
+    from . import memory, vgg
+    from .images import Size
+else:  # a checkout: the modules side by side
+    import memory
+    import vgg
+    from images import Size
+
+TILE_ALIGN = memory.TILE_ALIGN
 
 OnTile = Callable[[int, int], None]  # told (tiles done, tiles in all) as an iteration goes
 
@@ -291,11 +296,9 @@ class TiledObjective:
 
     def _tv_and_gradient(self, image: tf.Tensor, weight: tf.Tensor) -> tuple:
         """The weighted total variation term of the whole image and its gradient."""
-        from stylize import tv_loss  # deferred: stylize imports this module
-
         with tf.GradientTape() as tape:
             tape.watch(image)
-            tv = weight * tv_loss(image)
+            tv = weight * _stylize().tv_loss(image)
         return tv, tape.gradient(tv, image)
 
     def _layout(self, image) -> tuple[np.ndarray, Size, tf.Tensor, list[tuple[int, int]]]:
@@ -323,7 +326,7 @@ class TiledObjective:
         grams = {n: s / _positions(size, strides[n], s.shape[0]) for n, s in sums.items()}
         with tf.GradientTape() as tape:
             tape.watch(grams)
-            style = targets.style_weight * _style_loss(
+            style = targets.style_weight * _stylize().style_loss(
                 grams, list(targets.styles), targets.blend, objective.style_layers
             )
         u = tape.gradient(style, grams)
@@ -360,8 +363,10 @@ class TiledObjective:
         return (content, style, tv), tf.constant(total)
 
 
-def _style_loss(grams, styles, blend, layers) -> tf.Tensor:
-    """stylize.style_loss (imported late: stylize imports this module)."""
-    from stylize import style_loss
-
-    return style_loss(grams, styles, blend, layers)
+def _stylize():
+    """The stylize module, where the losses are (imported late: it imports this module)."""
+    if __package__:
+        from . import stylize
+    else:
+        import stylize
+    return stylize
