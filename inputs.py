@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, images, media, memory
+    from . import colors, hardware, images, media, memory
     from .images import Size
     from .settings import Settings
 else:  # a checkout: the modules side by side
     import colors
+    import hardware
     import images
     import media
     import memory
@@ -31,39 +32,36 @@ def style_sizes(sizes: list[Size], scales: tuple[float, ...] | None, width: int)
 def check_memory(
     settings: Settings, content: Size, styles: list[Size], on_gpu: bool, initial: Size | None
 ) -> None:
-    """ValueError if reading the inputs or the run at the output width would not fit in memory.
+    """ValueError if reading the inputs or the run at the output width would not fit in memory,
+    whole or in tiles (the memory budget: --max-memory, else what is available).
 
     The error names the size and the largest --width that fits.
     """
-    available = memory.available(on_gpu)
+    available = settings.max_memory or memory.available(on_gpu)
     if settings.no_memory_check or available is None:
         return
+    precision = hardware.resolve_precision(settings.precision)[0]
+    lbfgs = settings.optimizer == "lbfgs"
+    tile = settings.tile_size or memory.MIN_TILE
 
-    def needed(width: int) -> int:
+    def needed(width: int) -> tuple[int, int]:
+        """(whole, tiled): what a run at width needs whole and in the smallest tiles."""
         scaled = style_sizes(styles, settings.style_scales, width)
-        return memory.needed(images.fit_width(content, width), scaled, on_gpu)
+        output = images.fit_width(content, width)
+        tiled = memory.tiled_needed(output, scaled, tile, precision, lbfgs, on_gpu)
+        return (tiled if settings.tile_size else memory.needed(output, scaled, on_gpu)), tiled
 
     width = settings.width or content.width
-    need = needed(width)
-    if need > available:
-        low, high = 0, width  # the largest width that fits: needed() grows with the width
-        while low < high:
-            middle = (low + high + 1) // 2
-            low, high = (middle, high) if needed(middle) <= available else (low, middle - 1)
-        what = f"a {images.fit_width(content, width)} output"
-        resized = style_sizes(styles, settings.style_scales, width)
-        if sum(s.width * s.height for s in resized) * memory.MEMORY_PER_STYLE_PIXEL > need / 2:
-            what += f" with styles resized to {', '.join(str(s) for s in resized)}"
-        fits = low >= MIN_OUTPUT_SIDE
-        advice = f"use --width {low} or less" if fits else "even a tiny one does not fit"
-        where = "GPU memory" if on_gpu else "memory"
-        raise ValueError(
-            f"{what} needs about {memory.gigabytes(need)} of {where}, "
-            f"{memory.gigabytes(available)} is available; {advice} (or --no-memory-check to"
-            " try anyway)"
-        )
+    whole, tiled = needed(width)
+    if min(whole, tiled) > available:
+        _too_big(settings, content, styles, width, tiled, available, on_gpu, needed)
     if on_gpu:  # the files are decoded in the host's memory, which this did not look at
         return
+    _check_reading(content, styles, initial, available)
+
+
+def _check_reading(content: Size, styles: list[Size], initial: Size | None, available: int):
+    """ValueError if decoding the largest input file would not fit in memory."""
     largest = max([content, *styles, *([initial] if initial else [])], key=lambda s: s[0] * s[1])
     reading = memory.reading(largest)
     if reading > available:
@@ -71,6 +69,30 @@ def check_memory(
             f"reading a {largest} input image needs about {memory.gigabytes(reading)} of "
             f"memory, {memory.gigabytes(available)} is available; shrink that file first"
         )
+
+
+def _too_big(settings, content, styles, width, need, available, on_gpu, needed) -> None:
+    """The ValueError of a run that does not fit even in tiles: the size, the largest --width
+    that fits."""
+    low, high = 0, width  # the largest width that fits: needed() grows with the width
+    while low < high:
+        middle = (low + high + 1) // 2
+        fits = min(needed(middle)) <= available
+        low, high = (middle, high) if fits else (low, middle - 1)
+    what = f"a {images.fit_width(content, width)} output"
+    resized = style_sizes(styles, settings.style_scales, width)
+    if sum(s.width * s.height for s in resized) * memory.MEMORY_PER_TILED_STYLE_PIXEL > need / 2:
+        what += f" with styles resized to {', '.join(str(s) for s in resized)}"
+    fits = low >= MIN_OUTPUT_SIDE
+    advice = f"use --width {low} or less" if fits else "even a tiny one does not fit"
+    where = "GPU memory" if on_gpu else "memory"
+    limit = "allowed by --max-memory" if settings.max_memory else "available"
+    tile = settings.tile_size or memory.MIN_TILE
+    raise ValueError(
+        f"{what} needs about {memory.gigabytes(need)} of {where} even computed in tiles of"
+        f" {tile}x{tile} pixels, {memory.gigabytes(available)} is {limit}; {advice} (or"
+        " --no-memory-check to try anyway)"
+    )
 
 
 def check_inputs(settings: Settings, on_gpu: bool = False) -> None:

@@ -142,6 +142,7 @@ def run(
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
         style_cache=style_cache, resume=saver.resume(settings, label),
+        on_tile=lambda done, total: report.tile(done, total, settings.iterations),
     )  # fmt: skip
     del weights  # a single run's float32 weights can go once cast (a batch keeps its own)
     report = progress.Reporter(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -89,3 +90,76 @@ def reading(largest: Size) -> int:
 def gigabytes(size: float) -> str:
     """Bytes as GB with one decimal."""
     return f"{size / 2**30:.1f} GB"
+
+
+# --- tiles: an iteration too big for the budget is computed tile by tile (tiles.py) ---------
+# Tile cores and halos are multiples of TILE_ALIGN pixels (VGG's four 2x2 poolings before
+# relu5_1), so every tile's pooling grids line up with the whole image's.
+TILE_ALIGN = 16
+TILE_HALO = 32  # pixels of context around each tile's core (chosen in bench/README.md)
+MIN_TILE = 32  # the smallest core side tried before giving up
+# Bytes per pixel of a tile's window (core and halo): the forward pass kept for the backward,
+# as MEMORY_PER_CONTENT_PIXEL; bfloat16 activations take about this fraction of float32's.
+BFLOAT16_FRACTION = 0.7
+# Fitted with a margin to two tiled runs (bench/README.md): Python, TensorFlow, the weights;
+# per output pixel, what a tiled run holds whatever the tile (the image, its gradient and
+# Adam's moments, the content, the best and starting images, the content targets); per style
+# pixel, a style read, resized and preprocessed (its Grams are computed in tiles).
+MEMORY_TILED_BASE = 700 * 2**20
+MEMORY_PER_TILED_PIXEL = 220
+MEMORY_PER_TILED_STYLE_PIXEL = 56
+MEMORY_PER_LBFGS_PIXEL = 600  # L-BFGS's float64 iterate, gradient and 10 curvature pairs
+TILED_MARGIN = 1.1
+
+
+def window_bytes(tile: int, precision: str) -> int:
+    """Bytes one tile's forward and backward pass needs, for a core of tile x tile pixels."""
+    side = tile + 2 * TILE_HALO
+    per_pixel = MEMORY_PER_CONTENT_PIXEL * (BFLOAT16_FRACTION if precision == "bfloat16" else 1)
+    return round(side * side * per_pixel)
+
+
+def tiled_needed(
+    output: Size, styles: list[Size], tile: int, precision: str, lbfgs: bool, on_gpu: bool
+) -> int:
+    """Bytes a run at these sizes needs at its peak when each iteration goes tile by tile."""
+    per_pixel = MEMORY_PER_TILED_PIXEL + (MEMORY_PER_LBFGS_PIXEL if lbfgs else 0)
+    pixels = output.height * output.width * per_pixel
+    pixels += sum(s.height * s.width for s in styles) * MEMORY_PER_TILED_STYLE_PIXEL
+    base = MEMORY_GPU_BASE if on_gpu else MEMORY_TILED_BASE
+    return round(TILED_MARGIN * (base + pixels + window_bytes(tile, precision)))
+
+
+def tile_work(output: Size, tile: int) -> float:
+    """The pixels an iteration runs through the network per output pixel with this tile side,
+    on average over the grid's offsets: windows of tile + 2 halo pixels, the cells at the
+    edges partly outside the image (tiles.Grid.cores)."""
+
+    def cells(length: int) -> float:
+        counts = [len(range(o - tile if o else 0, length, tile)) for o in range(0, tile, 16)]
+        return sum(counts) / len(counts)
+
+    window = tile + 2 * TILE_HALO
+    return cells(output.height) * cells(output.width) * window**2 / (output.height * output.width)
+
+
+def choose_tile(
+    output: Size, styles: list[Size], budget: int, precision: str, lbfgs: bool, on_gpu: bool
+) -> int | None:
+    """The tile side (a multiple of TILE_ALIGN) of least work (tile_work) among those whose
+    run fits in budget bytes, the largest of equals; None if even MIN_TILE does not fit."""
+    largest = -(-max(output) // TILE_ALIGN) * TILE_ALIGN
+    fitting = [
+        tile
+        for tile in range(largest, MIN_TILE - 1, -TILE_ALIGN)
+        if tiled_needed(output, styles, tile, precision, lbfgs, on_gpu) <= budget
+    ]
+    return min(fitting, key=lambda tile: (round(tile_work(output, tile), 2), -tile), default=None)
+
+
+def parse_size(text: str) -> int:
+    """'6GB', '512MB', '1.5G', ... as bytes (binary units); ValueError for anything else."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT])i?B?\s*", text, re.IGNORECASE)
+    if not match or float(match[1]) <= 0:
+        raise ValueError(f"must be a size such as 6GB or 512MB, got '{text}'")
+    return round(float(match[1]) * 2 ** (10 * "KMGT".index(match[2].upper()) + 10))

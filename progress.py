@@ -176,20 +176,9 @@ class Reporter:
         if self.quiet:
             return
         losses = step.losses
-        if self.bar is None and self.tty:
-            from tqdm import tqdm
-
-            # leave=None: kept on screen at the end unless it sits under another (a video's
-            # frames bar)
-            self.bar = tqdm(
-                total=step.iterations,
-                initial=step.iteration - 1,  # a resumed run's bar starts where it was
-                file=self.stream,
-                desc=self.label or None,
-                unit="it",
-                leave=None,  # kept at the end unless under another bar (a video's frames)
-            )
+        self._open_bar(step.iterations, step.iteration - 1)  # a resumed run's starts where it was
         if self.bar is not None:
+            self.bar.set_description_str(self.label or None, refresh=False)  # no tile count
             self.bar.set_postfix_str(
                 f"content {losses.content:.3g}, style {losses.style:.3g}, "
                 f"tv {losses.tv:.3g}, total {losses.total:.3g}",
@@ -204,6 +193,29 @@ class Reporter:
             if self.bar is not None:  # the bar has no Iteration lines: the block names its own
                 block = f"Iteration {step.iteration}/{step.iterations}\n{block}"
             self._print(block)
+
+    def _open_bar(self, iterations: int, done: int) -> None:
+        """The bar, on a terminal, if there is none yet."""
+        if self.bar is None and self.tty:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=iterations,
+                initial=done,
+                file=self.stream,
+                desc=self.label or None,
+                unit="it",
+                leave=None,  # kept at the end unless under another bar (a video's frames)
+            )
+
+    def tile(self, done: int, total: int, iterations: int) -> None:
+        """Show that done of an iteration's total tiles are computed (on the bar only)."""
+        if self.quiet:
+            return
+        self._open_bar(iterations, 0)
+        if self.bar is not None:
+            label = f"{self.label} " if self.label else ""
+            self.bar.set_description_str(f"{label}tile {done}/{total}")
 
     def step(self, step: stylize.Progress) -> None:
         """Report one iteration; at checkpoints and the end, rewrite the plot and sheet."""

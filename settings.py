@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import hardware, images, media, vgg
+    from . import hardware, images, media, memory, vgg
 else:  # a checkout: the modules side by side
     import hardware
     import images
     import media
+    import memory
     import vgg
 
 # Loss layers and their per-layer weights at the defaults, in one place.
@@ -67,6 +68,23 @@ weight = _number(float, 0.0, True, "a number >= 0")
 fraction = _number(float, 0.0, True, "a number from 0 to 1", 1.0)
 beta = _number(float, 0.0, True, "a number >= 0 and < 1", 1.0, False)
 natural = _number(int, 0, True, "a whole number >= 0")
+
+
+def parse_memory(text: str) -> int:
+    """An argparse type: a size such as 6GB or 512MB, as bytes."""
+    try:
+        return memory.parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_tile(text: str) -> int:
+    """An argparse type: a tile side, a multiple of memory.TILE_ALIGN from memory.MIN_TILE."""
+    what = f"a multiple of {memory.TILE_ALIGN} from {memory.MIN_TILE}"
+    value = _number(int, memory.MIN_TILE, True, what)(text)
+    if value % memory.TILE_ALIGN:
+        raise argparse.ArgumentTypeError(f"must be {what}, got '{text}'")
+    return value
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -147,6 +165,14 @@ class Settings:
         batch=False, result=False)
     no_memory_check: bool = option(
         False, "run even if the memory estimate says the sizes will not fit", result=False)
+    max_memory: int | None = option(
+        None, "memory the run may use, e.g. 6GB or 512MB; a size whose iteration needs more is"
+        " computed in tiles, as large as fit", "what is available: the RAM, or the GPU's memory",
+        type=parse_memory, metavar="SIZE")
+    tile_size: int | None = option(
+        None, "compute every iteration in tiles of N x N pixels (and context around them), even"
+        " when the whole image fits", "tiles only where the image does not fit",
+        type=parse_tile, metavar="N")
     content_weight: float = option(5.0, "content loss weight", type=weight)
     style_weight: float = option(100.0, "style loss weight", type=weight)
     style_blend_weights: tuple[float, ...] | None = option(

@@ -15,14 +15,16 @@ import numpy as np
 import tensorflow as tf
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import hardware, images, vgg
+    from . import hardware, images, memory, tiles, vgg
     from . import settings as options
     from .images import Size
     from .settings import DEFAULTS, Settings
 else:  # a checkout: the modules side by side
     import hardware
     import images
+    import memory
     import settings as options
+    import tiles
     import vgg
     from images import Size
     from settings import DEFAULTS, Settings
@@ -271,11 +273,19 @@ class Objective:
         return terms, tape.gradient(total, image)
 
     def adam_step(
-        self, state: AdamState, net: dict, targets: Targets, adam: AdamSettings
+        self,
+        state: AdamState,
+        net: dict,
+        targets: Targets,
+        adam: AdamSettings,
+        computed: tuple | None = None,
     ) -> tuple[tf.Tensor, ...]:
-        """One Adam step on the state's variables in place; returns the loss terms before it."""
+        """One Adam step on the state's variables in place; returns the loss terms before it.
+
+        computed: the (terms, gradient) of the image found outside (tiles), else found here.
+        """
         image, m, v, t = state.image, state.m, state.v, state.t
-        terms, grad = self.terms_and_gradient(image, net, targets)
+        terms, grad = computed or self.terms_and_gradient(image, net, targets)
         t.assign_add(1.0)
         m.assign(adam.beta1 * m + (1 - adam.beta1) * grad)
         v.assign(adam.beta2 * v + (1 - adam.beta2) * tf.square(grad))
@@ -307,15 +317,19 @@ class Adam:
         net: dict,
         targets: Targets,
         adam: AdamSettings,
+        tiled: tiles.TiledObjective | None = None,
     ):
         self.objective, self.net, self.targets, self.adam = objective, net, targets, adam
+        self.tiled = tiled  # computes the terms and gradient tile by tile, if given
         zeros = np.zeros(start.shape, np.float32)
         self.variables = AdamState(*(tf.Variable(x) for x in (start, zeros, zeros, 0.0, zeros)))
         self._step = tf.function(objective.adam_step)  # one trace per size
 
     def step(self) -> tuple[Losses, bool]:
         """One step: the losses before it, and False (Adam can always go on)."""
-        terms = self._step(self.variables, self.net, self.targets, self.adam)
+        image = self.variables.image
+        computed = None if self.tiled is None else self.tiled.terms_and_gradient(image)
+        terms = self._step(self.variables, self.net, self.targets, self.adam, computed)
         return _losses(terms), False
 
     def state(self) -> dict[str, np.ndarray]:
@@ -331,7 +345,9 @@ class Adam:
     def _loss(self, image: tf.Tensor) -> float:
         """The total loss of an image."""
         # Eager: called at checkpoints and a size's end only, tracing it would cost more.
-        return _losses(self.objective.terms(image, self.net, self.targets)).total
+        if self.tiled is None:
+            return _losses(self.objective.terms(image, self.net, self.targets)).total
+        return _losses(self.tiled.terms(image)).total
 
     def candidates(self) -> list[tuple[np.ndarray, float]]:
         """The images now that may be the best, with their total losses: the iterates' average
@@ -413,9 +429,12 @@ class LBFGS:
         net: dict,
         targets: Targets,
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
+        tiled: tiles.TiledObjective | None = None,
     ):
         self.shape, self.net, self.targets, self.bounds = start.shape, net, targets, bounds
         self._compute = tf.function(objective.terms_and_gradient)
+        if tiled is not None:  # tile by tile
+            self._compute = lambda image, net, targets: tiled.terms_and_gradient(image)
         self.x = self.project(start.astype(np.float64).ravel())
         self.losses, self.gradient = self.evaluate(self.x)
         self.pairs: collections.deque = collections.deque(maxlen=LBFGS_HISTORY)
@@ -581,9 +600,10 @@ class _Run:
         settings: Settings,
         style_cache: dict | None,
         temporal: Temporal | None = None,
+        on_tile: tiles.OnTile | None = None,
     ):
         self.settings, self.content, self.styles = settings, content, styles
-        self.temporal = temporal
+        self.temporal, self.on_tile = temporal, on_tile
         self.style_cache = {} if style_cache is None else style_cache
         content_layers, style_layers = options.layer_weights(settings)
         self.objective = Objective(content_layers, style_layers, settings.pooling)
@@ -603,40 +623,88 @@ class _Run:
         self.sizes = scale_sizes(self.output_size, settings.scales)
         self.counts = split_iterations(settings.iterations, len(self.sizes))
         self.targets = functools.cache(self._targets)  # each size's targets are computed once
+        self.grid = functools.cache(self._grid)
+        self.tiled = functools.cache(self._tiled)
+        self.budget = settings.max_memory or memory.available(_on_gpu())
+        # The tile grid's offsets: seeded apart from the starting noise.
+        self.grid_rng = np.random.default_rng(None if settings.seed is None else [settings.seed, 1])
         self.iteration, self.leftover = 0, 0
         self.best, self.start = _Best(), None
         # The starting noise's seed, kept so that a resumed run has the same random state.
         self.noise_seed = secrets.randbits(63) if settings.seed is None else settings.seed
 
-    def _features(self, image: np.ndarray, layers: dict[str, float]) -> dict[str, tf.Tensor]:
-        """The network's features of an RGB image at the given layers."""
-        x = tf.constant(vgg.preprocess(image, self.mean)[None])
-        return vgg.extract(self.net, x, tuple(layers), self.settings.pooling)
+    def _features(
+        self, image: np.ndarray, layers: dict[str, float], grid: tiles.Grid | None = None
+    ) -> dict[str, tf.Tensor]:
+        """The network's features of an RGB image at the given layers (tile by tile with a
+        grid)."""
+        x = vgg.preprocess(image, self.mean)[None]
+        if grid is not None:
+            found = tiles.features(self.net, x, tuple(layers), self.settings.pooling, grid)
+            return {name: tf.constant(f) for name, f in found.items()}
+        return vgg.extract(self.net, tf.constant(x), tuple(layers), self.settings.pooling)
 
-    def _style_grams(self, style: np.ndarray) -> dict[str, tf.Tensor]:
+    def _style_grams(self, style: np.ndarray, grid: tiles.Grid | None) -> dict[str, tf.Tensor]:
         """A style image's grams, from the cache when an earlier call computed them."""
         style_layers = self.objective.style_layers
         # The key holds everything the grams depend on besides the network.
         digest = hashlib.sha1(style.tobytes()).hexdigest()
         key = (digest, style.shape, tuple(style_layers), self.settings.pooling)
-        key += (self.precision,)
-        if key not in self.style_cache:
+        key += (self.precision, grid)
+        if key not in self.style_cache and grid is not None:
+            x = vgg.preprocess(style, self.mean)[None]
+            pooling = self.settings.pooling
+            self.style_cache[key] = tiles.grams(self.net, x, tuple(style_layers), pooling, grid)
+        elif key not in self.style_cache:
             features = self._features(style, style_layers)
             self.style_cache[key] = {name: gram(features[name]) for name in style_layers}
         return self.style_cache[key]
 
-    def _targets(self, size: Size) -> Targets:
-        """The targets at one size: the content resized to it, the styles scaled alike."""
+    def _style_sizes(self, size: Size) -> list[Size]:
+        """The size of each style at a size of the output: scaled as the content."""
         factor = size.width / self.content.shape[1]
-        styles = [
-            images.resize(s, max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
+        return [
+            Size(max(1, round(s.shape[0] * factor)), max(1, round(s.shape[1] * factor)))
             for s in self.styles
         ]
-        content = self._features(images.resize(self.content, *size), self.objective.content_layers)
+
+    def _grid(self, size: Size) -> tiles.Grid | None:
+        """The tiles of an iteration at a size: --tile-size, else the largest that fits the
+        memory budget if the whole image does not; None: the image whole."""
+        settings = self.settings
+        if settings.tile_size:
+            return tiles.Grid(settings.tile_size)
+        on_gpu, precision = _on_gpu(), self.precision
+        if self.budget is None or self.budget >= memory.needed(
+            size, self._style_sizes(size), on_gpu
+        ):
+            return None
+        lbfgs = settings.optimizer == "lbfgs"
+        styles = self._style_sizes(size)
+        tile = memory.choose_tile(size, styles, self.budget, precision, lbfgs, on_gpu)
+        return tiles.Grid(tile or memory.MIN_TILE)  # too big even so: try the smallest
+
+    def _tiled(self, size: Size) -> tiles.TiledObjective | None:
+        """The loss computed tile by tile at a size, or None if that size is not tiled."""
+        grid = self.grid(size)
+        if grid is None:
+            return None
+        objective, targets = self.objective, self.targets(size)
+        return tiles.TiledObjective(objective, self.net, targets, grid, self.grid_rng, self.on_tile)
+
+    def _targets(self, size: Size) -> Targets:
+        """The targets at one size: the content resized to it, the styles scaled alike."""
+        styles = [
+            images.resize(s, *z) for s, z in zip(self.styles, self._style_sizes(size), strict=True)
+        ]
+        grid = self.grid(size)
+        content = self._features(
+            images.resize(self.content, *size), self.objective.content_layers, grid
+        )
         settings = self.settings
         return Targets(
             content={k: tf.cast(f, tf.float32) for k, f in content.items()},
-            styles=tuple(self._style_grams(style) for style in styles),
+            styles=tuple(self._style_grams(style, grid) for style in styles),
             blend=tf.constant(options.normalize_blend(settings.style_blend_weights, len(styles))),
             temporal=self._temporal(size),
             content_weight=tf.constant(settings.content_weight, tf.float32),
@@ -673,10 +741,12 @@ class _Run:
         """A fresh optimiser at a size, from start."""
         settings = self.settings
         if settings.optimizer == "lbfgs":
-            return LBFGS(self.objective, start, self.net, self.targets(size), self.bounds)
+            return LBFGS(
+                self.objective, start, self.net, self.targets(size), self.bounds, self.tiled(size)
+            )
         names = ("learning_rate", "beta1", "beta2", "epsilon", "average_decay")
         adam = AdamSettings(*(tf.constant(getattr(settings, n), tf.float32) for n in names))
-        return Adam(self.objective, start, self.net, self.targets(size), adam)
+        return Adam(self.objective, start, self.net, self.targets(size), adam, self.tiled(size))
 
     def picture(self, x: np.ndarray | None) -> np.ndarray | None:
         """A preprocessed 1xhxwx3 array as an 8-bit RGB image at the output size."""
@@ -689,6 +759,9 @@ class _Run:
         if len(self.sizes) == 1:
             return None
         start = tf.constant(self.start_at(self.output_size, initial))
+        tiled = self.tiled(self.output_size)
+        if tiled is not None:
+            return _losses(tiled.terms(start))
         return _losses(self.objective.terms(start, self.net, self.targets(self.output_size)))
 
     def iterations(
@@ -809,6 +882,11 @@ class _Run:
         return Progress(state.iteration, self.total, Losses(*state.losses), picture, True, size)
 
 
+def _on_gpu() -> bool:
+    """Whether TensorFlow runs on a GPU."""
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def stylize(
     network: vgg.Network,
     content: np.ndarray,
@@ -820,6 +898,7 @@ def stylize(
     style_cache: dict | None = None,
     resume: RunState | None = None,
     temporal: Temporal | None = None,
+    on_tile: tiles.OnTile | None = None,
 ) -> Iterator[Progress]:
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
@@ -828,10 +907,11 @@ def stylize(
     calls that use the same network (the caller keeps one per network), so a batch computes
     each style image's targets once. resume, a RunState from a Progress's snapshot() of a run
     with the same inputs and settings, goes on from there as if the run had never stopped.
-    temporal, for a video frame, adds the temporal term.
+    temporal, for a video frame, adds the temporal term. on_tile(done, total), if given, is
+    told of each tile of an iteration computed tile by tile (one that does not fit whole).
     """
     check_settings(settings, len(styles))
-    run = _Run(network, content, styles, settings, style_cache, temporal)
+    run = _Run(network, content, styles, settings, style_cache, temporal, on_tile)
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
         yield from run.iterations(initial, stop, resume)
@@ -841,6 +921,6 @@ def stylize(
         kept = run.start if run.best.image is None else run.best.image
         raise RunFailed(
             f"out of memory after {run.iteration} iterations; try a smaller --width or"
-            " --precision bfloat16",
+            " --max-memory, or --precision bfloat16",
             run.picture(kept),
         ) from None

@@ -22,6 +22,7 @@ from fake_vgg import write_vgg_mat
 from PIL import Image
 from test_images import png_bytes
 
+import hardware
 import images
 import inputs
 import memory
@@ -190,12 +191,20 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
     width = int(error.split("--width ")[1].split()[0])
     assert 100 < width < 4000
 
-    def needed(w: int) -> int:
+    def needed(w: int) -> int:  # the least of whole and in the smallest tiles
         output = images.fit_width(Size(24, 32), w)
         styles = inputs.style_sizes([Size(20, 20), Size(10, 12)], (1, 2), w)
-        return memory.needed(output, styles)
+        precision = hardware.resolve_precision("auto")[0]
+        tiled = memory.tiled_needed(output, styles, memory.MIN_TILE, precision, False, False)
+        return min(memory.needed(output, styles), tiled)
 
     assert needed(width) <= 2 * 2**30 < needed(width + 1)
+    assert "even computed in tiles of 32x32 pixels" in error
+    # The budget is --max-memory when given.
+    fails_cleanly(
+        argv(files, network_path, "--width", "4000", "--max-memory", "1.5GB"), tmp_path, capsys,
+        1, "1.5 GB is allowed by --max-memory",
+    )  # fmt: skip
     # Styles scaled up far: the message says so.
     fails_cleanly(
         argv(files, network_path, "--style-scales", "300"), tmp_path, capsys, 1,

@@ -1,0 +1,231 @@
+"""Iterations tile by tile against the whole image, on the tiny generated network."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from conftest import run_stylize, smooth_image, tmp_cli_args
+
+import memory
+import neural_style
+import progress
+import settings as options
+import stylize
+import tiles
+from images import Size
+from settings import Settings
+
+# The receptive field of relu5_1 in VGG-19 spans 156 pixels: a halo of 80 covers its half,
+# so every core's features, and their gradients, are those of the whole image.
+EXACT_HALO = 80
+
+
+def problem(network, size: Size, pooling: str = "max", seed: int = 0):
+    """An Objective, its network, targets at size and a noisy image, all float32."""
+    content_layers, style_layers = options.layer_weights(Settings())
+    objective = stylize.Objective(content_layers, style_layers, pooling)
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    rng = np.random.default_rng(seed)
+    content = smooth_image(*size, seed + 1)
+    style = smooth_image(size.height + 8, size.width - 8, seed + 2)
+
+    def feats(image, layers):
+        x = tf.constant(vgg_in(network, image))
+        return stylize.vgg.extract(net, x, tuple(layers), pooling)
+
+    style_feats = feats(style, style_layers)
+    targets = stylize.Targets(
+        content=feats(content, content_layers),
+        styles=({n: stylize.gram(style_feats[n]) for n in style_layers},),
+        blend=tf.constant([1.0]),
+        content_weight=tf.constant(5.0),
+        style_weight=tf.constant(100.0),
+        tv_weight=tf.constant(100.0),
+        temporal=None,
+        pixel_min=tf.constant(-1e9),
+        pixel_max=tf.constant(1e9),
+    )
+    image = tf.constant(rng.standard_normal((1, *size, 3)).astype(np.float32) * 30)
+    return objective, net, targets, image
+
+
+def vgg_in(network, image):
+    return stylize.vgg.preprocess(image, network.mean_pixel)[None]
+
+
+def tiled(objective, net, targets, tile, halo, seed=0):
+    grid = tiles.Grid(tile, halo)
+    return tiles.TiledObjective(objective, net, targets, grid, np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_tiles_with_a_halo_covering_the_receptive_field_are_exact(network, pooling):
+    # An odd size: the poolings pad the whole image at its bottom and right edges.
+    objective, net, targets, image = problem(network, Size(75, 101), pooling)
+    whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
+    split = tiled(objective, net, targets, 32, EXACT_HALO)
+    for seed in range(2):  # two grid offsets
+        split.rng = np.random.default_rng(seed)
+        terms, gradient = split.terms_and_gradient(image)
+        np.testing.assert_allclose([float(t) for t in terms], [float(t) for t in whole], rtol=2e-5)
+        scale = np.abs(whole_gradient.numpy()).max()
+        np.testing.assert_allclose(gradient.numpy(), whole_gradient.numpy(), atol=2e-5 * scale)
+    assert [float(t) for t in split.terms(image)] == pytest.approx([float(t) for t in whole], 2e-5)
+
+
+def test_a_small_halo_is_close_but_not_exact(network):
+    objective, net, targets, image = problem(network, Size(96, 128))
+    whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
+    terms, gradient = tiled(objective, net, targets, 32, 16).terms_and_gradient(image)
+    total, whole_total = float(tf.add_n(terms)), float(tf.add_n(whole))
+    assert total == pytest.approx(whole_total, rel=0.05)
+    assert float(terms[2]) == pytest.approx(float(whole[2]), rel=1e-6)  # tv: whole image
+    a, b = gradient.numpy().ravel(), whole_gradient.numpy().ravel()
+    assert a @ b / np.linalg.norm(a) / np.linalg.norm(b) > 0.95
+
+
+def test_tiled_features_and_grams_match_the_whole_image(network):
+    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    x = vgg_in(network, smooth_image(70, 90, 5))
+    layers = ("relu1_1", "relu3_1", "relu4_2", "relu5_1")
+    whole = stylize.vgg.extract(net, tf.constant(x), layers)
+    grid = tiles.Grid(32, EXACT_HALO)
+    split = tiles.features(net, x, layers, "max", grid)
+    grams = tiles.grams(net, x, layers, "max", grid)
+    for name in layers:
+        np.testing.assert_allclose(split[name], whole[name].numpy(), rtol=1e-4, atol=1e-4)
+        expected = stylize.gram(whole[name]).numpy()
+        np.testing.assert_allclose(grams[name].numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_cores_cover_the_image_once():
+    grid = tiles.Grid(32, 16)
+    for offset in ((0, 0), (16, 16), (0, 16)):
+        covered = np.zeros((70, 100), int)
+        for y, x in grid.cores(Size(70, 100), offset):
+            assert (y - offset[0]) % 32 == 0 and (x - offset[1]) % 32 == 0
+            covered[max(y, 0) : y + 32, max(x, 0) : x + 32] += 1
+        assert (covered == 1).all()
+    with pytest.raises(ValueError, match="multiples of 16"):
+        tiles.Grid(40)
+
+
+def test_layer_strides():
+    assert [tiles.layer_stride(n) for n in ("relu1_1", "relu2_1", "relu4_2", "relu5_1")] == [
+        1,
+        2,
+        8,
+        16,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("6GB", 6 * 2**30), ("512MB", 512 * 2**20), ("1.5g", 1.5 * 2**30), ("64 KiB", 2**16)],
+)
+def test_memory_sizes(text, expected):
+    assert memory.parse_size(text) == expected
+
+
+def test_the_tile_of_least_work_that_fits_is_chosen():
+    output, styles = Size(2160, 3840), [Size(2160, 3840)]
+    budget = 6 * 2**30
+    tile = memory.choose_tile(output, styles, budget, "float32", False, False)
+    assert tile % 16 == 0 and tile >= memory.MIN_TILE
+    assert memory.tiled_needed(output, styles, tile, "float32", False, False) <= budget
+    fitting = [
+        t
+        for t in range(32, 3856, 16)
+        if memory.tiled_needed(output, styles, t, "float32", False, False) <= budget
+    ]
+    work = memory.tile_work(output, tile)
+    assert all(memory.tile_work(output, t) >= work - 0.005 for t in fitting)
+    # Tiles that leave most of their windows outside the picture are not chosen.
+    assert memory.choose_tile(Size(1152, 2048), styles, 16 * 2**30, "float32", False, False) < 1152
+    assert memory.choose_tile(output, styles, 2**30, "float32", False, False) is None
+    assert memory.choose_tile(output, styles, budget, "float32", True, False) is None
+
+
+# --- whole runs -------------------------------------------------------------------------
+
+
+def test_cli_run_with_tiles_prints_the_untiled_first_losses(inputs, network_path, tmp_path, capsys):
+    blocks = {}
+    for name, extra in (("whole", []), ("tiles", ["--tile-size", "32"])):
+        argv = tmp_cli_args(
+            inputs, network_path, tmp_path, "--iterations", "3", "--print-iterations", "1",
+            "--seed", "3", "--overwrite", "--checkpoint-iterations", "2",
+            "--checkpoint-output", str(tmp_path / f"{name}%s.png"), *extra,
+        )  # fmt: skip
+        assert neural_style.main(argv) == 0
+        err = capsys.readouterr().err
+        blocks[name] = [float(line.split(":")[1]) for line in err.splitlines() if "loss:" in line]
+        assert (tmp_path / f"{name}2.png").is_file()
+    # 32x24 fits in one tile's window: the same numbers, to float rounding.
+    assert blocks["tiles"] == pytest.approx(blocks["whole"], rel=1e-4)
+
+
+def test_coarse_to_fine_lbfgs_and_the_budget_with_tiles(network):
+    content, style = smooth_image(64, 96, 1), smooth_image(70, 90, 2)
+    reports = []
+    steps = list(
+        run_stylize(
+            network, content, [style], seed=0, iterations=6, scales=2, optimizer="lbfgs",
+            tile_size=32, checkpoint_iterations=2, on_tile=lambda *a: reports.append(a),
+        )
+    )  # fmt: skip
+    assert steps[-1].final and steps[-1].image.shape == (64, 96, 3)
+    assert steps[-1].losses.total < steps[3].losses.total
+    # 64x96 with 32-pixel tiles: up to 3x4 cores (the grid moved both ways), two passes.
+    assert 12 <= max(total for _, total in reports) <= 24
+    # A budget too small for the whole image tiles it (here: too small for any tile).
+    reports.clear()
+    steps = list(run_stylize(network, content, [style], seed=0, iterations=2, scales=1,
+                             max_memory=2**20, on_tile=lambda *a: reports.append(a)))  # fmt: skip
+    assert reports and steps[-1].final
+
+
+def test_the_bar_counts_tiles():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal = Terminal()
+    reporter = progress.Reporter(terminal, "out.jpg")
+    reporter.tile(3, 8, 5)
+    assert "tile 3/8" in terminal.getvalue() and "0/5" in terminal.getvalue()
+    reporter.step(stylize.Progress(1, 5, stylize.Losses(1.0, 2.0, 3.0)))
+    reporter.close()
+
+
+def seam_score(image: np.ndarray, lines: list[int], axis: int) -> float:
+    """How much larger the mean |difference| between neighbouring pixels across the grid lines
+    (between line - 1 and line) is than across the other lines, in standard errors of a mean
+    of that many other lines."""
+    steps = np.abs(np.diff(image.astype(np.float64), axis=axis)).mean(axis=2)
+    per_line = steps.mean(axis=1 - axis)
+    at = np.zeros(per_line.size, bool)
+    at[[line - 1 for line in lines if line > 0]] = True
+    others = per_line[~at]
+    return (per_line[at].mean() - others.mean()) / (others.std() / np.sqrt(at.sum()))
+
+
+def test_no_seams_at_the_last_grid(network):
+    # 2048x1152 from a smooth start, Adam, 256-pixel tiles with the default halo (less than
+    # the receptive field): the last iteration's tile boundaries are no sharper than other
+    # lines of the picture (within two standard errors of their mean).
+    size = Size(1152, 2048)
+    objective, net, targets, _ = problem(network, size, seed=4)
+    start = vgg_in(network, smooth_image(*size, 9))
+    split = tiled(objective, net, targets, 256, memory.TILE_HALO, seed=5)
+    adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8, 0.0)))
+    optimiser = stylize.Adam(objective, start, net, targets, adam, split)
+    for _ in range(6):
+        optimiser.step()
+    picture = optimiser.last()[0]
+    for axis in (0, 1):
+        lines = list(range(split.offset[axis], size[axis], 256))
+        assert seam_score(picture, lines, axis) < 2, axis
