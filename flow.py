@@ -12,6 +12,11 @@ import functools
 import cv2
 import numpy as np
 
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from . import images
+else:  # a checkout: the modules side by side
+    import images
+
 PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 # The paper's thresholds: a pixel is occluded (or disoccluded) when going back and forth along
 # the flows misses it by more than OCCLUSION_RELATIVE of their lengths plus OCCLUSION_PIXELS;
@@ -36,7 +41,7 @@ def _dis(finest_scale: int) -> cv2.DISOpticalFlow:
 
 def grey(frame: np.ndarray) -> np.ndarray:
     """An RGB frame (0-255) as the contiguous 8-bit greyscale DIS works on."""
-    pixels = np.clip(np.round(frame), 0, 255).astype(np.uint8)
+    pixels = images.to_uint8(frame)
     return np.ascontiguousarray(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))
 
 

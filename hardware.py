@@ -48,6 +48,14 @@ def choose_precision(flags: set[str], capability: tuple[int, int] | None) -> tup
 
 
 @functools.cache
+def on_gpu() -> bool:
+    """Whether TensorFlow runs on a GPU."""
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+@functools.cache
 def auto_precision() -> tuple[str, str]:
     """(precision, why) that `--precision auto` takes on this machine."""
     return choose_precision(cpu_flags(), gpu_capability())

@@ -13,21 +13,22 @@ import numpy as np
 import tensorflow as tf
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, hardware, images, inputs, network, progress, state, stylize, vgg
+    from . import colors, hardware, images, inputs, media, network, progress, state, stylize, vgg
     from .interrupts import Interrupted, Interrupts
-    from .settings import Settings, checkpoint_name, state_path
+    from .settings import Settings, state_path
 else:  # a checkout: the modules side by side
     import colors
     import hardware
     import images
     import inputs
+    import media
     import network
     import progress
     import state
     import stylize
     import vgg
     from interrupts import Interrupted, Interrupts
-    from settings import Settings, checkpoint_name, state_path
+    from settings import Settings, state_path
 
 # TensorFlow has a public switch for deterministic ops on, none for off or for the state.
 from tensorflow.python.framework import config as tf_config  # noqa: E402
@@ -190,4 +191,4 @@ def _write(
     if step.final:
         images.write_image(settings.output, step.image)
     elif settings.checkpoint_output:
-        images.write_image(checkpoint_name(settings.checkpoint_output, step.iteration), step.image)
+        images.write_image(media.numbered(settings.checkpoint_output, step.iteration), step.image)

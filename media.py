@@ -54,11 +54,11 @@ def output_kind(output: str) -> str:
     return "video"
 
 
-def frame_name(pattern: str, number: int) -> str:
-    """The file name of frame number (from 1) under a %d- or {}-style pattern."""
-    if re.search(r"%0?\d*d", pattern):
-        return pattern % number
-    return pattern.format(number)
+def numbered(pattern: str, number: int) -> str:
+    """The file name of a checkpoint or frame number under a {}-style or %-style pattern."""
+    if re.search(r"\{[^{}]*\}", pattern):
+        return pattern.format(number)
+    return pattern % number
 
 
 def natural_key(name: str) -> list:

@@ -59,15 +59,15 @@ def _import_tensorflow() -> None:
 
 try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a traceback
     _import_tensorflow()
-    import tensorflow as tf  # noqa: E402
 
     if __package__:  # installed: the modules are the package neural_style_tf2
-        from . import batch, inputs, job, media, network, vgg  # noqa: E402
+        from . import batch, hardware, inputs, job, media, network, vgg  # noqa: E402
         from . import settings as options  # noqa: E402
         from .interrupts import Interrupted, Interrupts  # noqa: E402
         from .settings import Settings, UsageError  # noqa: E402
     else:  # a checkout: the modules side by side
         import batch  # noqa: E402
+        import hardware  # noqa: E402
         import inputs  # noqa: E402
         import job  # noqa: E402
         import media  # noqa: E402
@@ -79,11 +79,6 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
 except KeyboardInterrupt:
     print(f"interrupted {STARTING}", file=sys.stderr)
     raise SystemExit(130) from None
-
-
-def on_gpu() -> bool:
-    """Whether TensorFlow runs on a GPU."""
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def load_network(settings: Settings) -> vgg.Network:
@@ -127,7 +122,7 @@ def _main(argv: list[str] | None) -> int:
     if settings.download_network:
         print(network.resolve_network(None, download=not settings.no_download))
         return 0
-    gpu = on_gpu()
+    gpu = hardware.on_gpu()
     with Interrupts() as interrupts:
         if settings.batch is not None:
             return batch.run_batch(

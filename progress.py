@@ -54,12 +54,6 @@ def size_runs(records: list[dict]) -> list[list[dict]]:
     return runs
 
 
-def size_label(size: list[int]) -> str:
-    """A [height, width] size as "WIDTHxHEIGHT"."""
-    height, width = size
-    return f"{width}x{height}"
-
-
 def loss_figure(records: list[dict]) -> Figure:
     """The loss terms against iterations on a log scale, one line per size and term.
 
@@ -79,7 +73,7 @@ def loss_figure(records: list[dict]) -> Figure:
         x = (before[-1]["iteration"] + run[0]["iteration"]) / 2
         axes.axvline(x, color="grey", linestyle="--", linewidth=1)
         axes.text(
-            x, 0.98, f" {size_label(run[0]['size'])}", transform=axes.get_xaxis_transform(),
+            x, 0.98, f" {images.Size(*run[0]['size'])}", transform=axes.get_xaxis_transform(),
             rotation=90, ha="left", va="top", fontsize="small", color="grey",
         )  # fmt: skip
     if terms:  # a log axis needs a positive value; zero terms (weight 0) are left out

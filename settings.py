@@ -314,13 +314,6 @@ def state_path(output: str) -> str:
     return output + ".state"
 
 
-def checkpoint_name(pattern: str, iteration: int) -> str:
-    """The checkpoint file name for iteration: {}-style or %-style placeholder."""
-    if re.search(r"\{[^{}]*\}", pattern):
-        return pattern.format(iteration)
-    return pattern % iteration
-
-
 # --- layer and blend weights ----------------------------------------------------------------
 
 
@@ -417,7 +410,7 @@ def _check_checkpoints(settings: Settings) -> None:
     if pattern is None:
         return
     try:
-        distinct = checkpoint_name(pattern, 1) != checkpoint_name(pattern, 2)
+        distinct = media.numbered(pattern, 1) != media.numbered(pattern, 2)
     except (TypeError, ValueError, IndexError, KeyError):
         distinct = False
     if not distinct:
@@ -461,7 +454,7 @@ def _check_paths(settings: Settings, video: bool = False) -> None:
             raise UsageError(f"{option_flag}: {path} is not a file")
     outputs = [] if video else [("--output", settings.output)]
     if settings.checkpoint_output:
-        outputs.append(("--checkpoint-output", checkpoint_name(settings.checkpoint_output, 1)))
+        outputs.append(("--checkpoint-output", media.numbered(settings.checkpoint_output, 1)))
     for name in ("progress_plot", "contact_sheet", "progress_log"):
         if getattr(settings, name):
             outputs.append((flag(name), getattr(settings, name)))

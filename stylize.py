@@ -625,7 +625,7 @@ class _Run:
         self.targets = functools.cache(self._targets)  # each size's targets are computed once
         self.grid = functools.cache(self._grid)
         self.tiled = functools.cache(self._tiled)
-        self.budget = settings.max_memory or memory.available(_on_gpu())
+        self.budget = settings.max_memory or memory.available(hardware.on_gpu())
         # The tile grid's offsets: seeded apart from the starting noise.
         self.grid_rng = np.random.default_rng(None if settings.seed is None else [settings.seed, 1])
         self.iteration, self.leftover = 0, 0
@@ -674,7 +674,7 @@ class _Run:
         settings = self.settings
         if settings.tile_size:
             return tiles.Grid(settings.tile_size)
-        on_gpu, precision = _on_gpu(), self.precision
+        on_gpu, precision = hardware.on_gpu(), self.precision
         if self.budget is None or self.budget >= memory.needed(
             size, self._style_sizes(size), on_gpu
         ):
@@ -880,11 +880,6 @@ class _Run:
         size = self.sizes[state.size_index]
         picture = self.picture(self.best.image)
         return Progress(state.iteration, self.total, Losses(*state.losses), picture, True, size)
-
-
-def _on_gpu() -> bool:
-    """Whether TensorFlow runs on a GPU."""
-    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def stylize(

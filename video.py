@@ -220,7 +220,7 @@ def check_output(output: str, overwrite: bool) -> str:
     kind = media.output_kind(output)
     first = output if kind == "video" else os.path.join(output, OUTPUT_FRAME.format(1))
     if kind == "pattern":
-        first = media.frame_name(output, 1)
+        first = media.numbered(output, 1)
     extension = media.extension(output)
     if kind == "video" and extension in images.SUPPORTED_EXTENSIONS:
         raise UsageError(
@@ -583,7 +583,7 @@ def assemble(settings: Settings, clip: Clip, kind: str, work: Work, count: int) 
         for number, image in enumerate(finished(), start=1):
             name = os.path.join(settings.output, OUTPUT_FRAME.format(number))
             images.write_image(
-                name if kind == "folder" else media.frame_name(settings.output, number), image
+                name if kind == "folder" else media.numbered(settings.output, number), image
             )
     work.remove()
 
