@@ -810,7 +810,9 @@ class _Run:
         # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
         # or breaks down still has an image to give back. Each size has its own best (losses
         # at different sizes do not compare); the output is the best at the output size.
-        self.best, done = _Best(), self.restore(optimiser, resume)
+        if resume is None:  # a resumed size has its best so far from the state
+            self.best = _Best()
+        done = self.restore(optimiser, resume)
         for k in range(done + 1, count + 1):
             losses, stalled = optimiser.step()
             self.iteration += 1
@@ -868,11 +870,11 @@ class _Run:
         return state.size_index
 
     def restore(self, optimiser: Adam | LBFGS, state: RunState | None) -> int:
-        """Put a resumed size's optimiser and best image back; the iterations it had done."""
+        """Put a resumed size's optimiser back (resume_from took its best image); the
+        iterations it had done."""
         if state is None:
             return 0
         optimiser.restore(state.optimiser)
-        self.best.image, self.best.loss = state.best_image, state.best_loss
         return state.done
 
     def resumed_end(self, state: RunState) -> Progress:

@@ -259,3 +259,19 @@ def test_a_killed_writes_temporary_is_removed(inputs, network_path, tmp_path):
         path.write_bytes(b"half")
     assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 0
     assert temporaries(tmp_path) == []
+
+
+def test_a_resumed_size_keeps_its_best_image_so_far(network):
+    # Steps too large: the loss rises after the first checkpoint, whose image stays the best;
+    # resumed after it, the run must still end with that image.
+    content, styles = SMALL
+    options = dict(iterations=10, seed=0, scales=1, checkpoint_iterations=2, average_decay=0)
+    options["learning_rate"] = 300.0
+    whole = list(run_stylize(network, content, styles, **options))
+    early = next(s.image for s in whole if s.image is not None)
+    np.testing.assert_array_equal(whole[-1].image, early)  # the first checkpoint's is the best
+    steps = run_stylize(network, content, styles, **options)
+    snapshot = next(s for s in steps if s.iteration == 5).snapshot()
+    steps.close()
+    resumed = list(run_stylize(network, content, styles, resume=snapshot, **options))
+    np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
