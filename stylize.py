@@ -251,16 +251,22 @@ class Objective:
         features = vgg.extract(net, image, self.layers, self.pooling, hook)
         # Losses in float32 whatever the precision of the network (gram() returns float32).
         content = {k: tf.cast(features[k], tf.float32) for k in self.content_layers}
-        terms = (
+        return (
             targets.content_weight * content_loss(content, targets.content, self.content_layers),
             targets.style_weight
             * style_loss(grams, list(targets.styles), targets.blend, self.style_layers),
-            targets.tv_weight * tv_loss(image),
+            *self.pixel_terms(image, targets),
         )
-        if targets.temporal is None:  # a still image: the three terms, as always
-            return terms
+
+    @staticmethod
+    def pixel_terms(image: tf.Tensor, targets: Targets) -> tuple[tf.Tensor, ...]:
+        """The terms of the image's pixels, not its features: (tv,) for a still image, and
+        (tv, temporal) for a video frame."""
+        tv = targets.tv_weight * tv_loss(image)
+        if targets.temporal is None:
+            return (tv,)
         warped, mask, weight = targets.temporal
-        return (*terms, weight * temporal_loss(image, warped, mask))
+        return tv, weight * temporal_loss(image, warped, mask)
 
     def terms_and_gradient(
         self, image: tf.Tensor, net: dict, targets: Targets

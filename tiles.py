@@ -254,7 +254,7 @@ class TiledObjective:
         self.content = {name: np.asarray(p) for name, p in targets.content.items()}
         self._stats = tf.function(self._tile_stats)
         self._gradient = tf.function(self._tile_gradient)
-        self._tv = tf.function(self._tv_and_gradient)
+        self._pixels = tf.function(self._pixel_terms_and_gradient)
         self.offset = (0, 0)  # the grid's offset at the last evaluation
 
     def _content_cores(self, y: int, x: int) -> dict[str, tf.Tensor]:
@@ -294,12 +294,13 @@ class TiledObjective:
             surrogate = tf.add_n(parts)
         return tape.gradient(surrogate, window)
 
-    def _tv_and_gradient(self, image: tf.Tensor, weight: tf.Tensor) -> tuple:
-        """The weighted total variation term of the whole image and its gradient."""
+    def _pixel_terms_and_gradient(self, image: tf.Tensor, targets) -> tuple:
+        """The whole image's pixel terms (tv, and a video frame's temporal) and their gradient."""
         with tf.GradientTape() as tape:
             tape.watch(image)
-            tv = weight * _stylize().tv_loss(image)
-        return tv, tape.gradient(tv, image)
+            terms = self.objective.pixel_terms(image, targets)
+            total = tf.add_n(terms)
+        return terms, tape.gradient(total, image)
 
     def _layout(self, image) -> tuple[np.ndarray, Size, tf.Tensor, list[tuple[int, int]]]:
         """The image as an array, its size, and the windows of this evaluation's grid."""
@@ -340,17 +341,18 @@ class TiledObjective:
         return (targets.content_weight * tf.add_n(content), style), matrices, scales
 
     def terms(self, image) -> tuple[tf.Tensor, ...]:
-        """(content, style, tv) of the image: pass 1 over the tiles, the whole image's tv."""
+        """(content, style, tv[, temporal]) of the image: pass 1 over the tiles, the whole
+        image's pixel terms."""
         array, size, sizes, windows = self._layout(image)
         (content, style), _, _ = self._losses(array, size, sizes, windows, 1)
-        tv, _ = self._tv(tf.constant(array), self.targets.tv_weight)
-        return content, style, tv
+        pixels, _ = self._pixels(tf.constant(array), self.targets)
+        return content, style, *pixels
 
     def terms_and_gradient(self, image) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
         """The loss terms of the image and the gradient of their sum, two passes over tiles."""
         array, size, sizes, windows = self._layout(image)
         (content, style), matrices, scales = self._losses(array, size, sizes, windows, 2)
-        tv, gradient = self._tv(tf.constant(array), self.targets.tv_weight)
+        pixels, gradient = self._pixels(tf.constant(array), self.targets)
         total = gradient.numpy()
         del gradient
         for k, (y, x) in enumerate(windows):
@@ -360,7 +362,7 @@ class TiledObjective:
             )
             paste_add(total, part.numpy(), y, x)
             self._report(len(windows) + k + 1, 2 * len(windows))
-        return (content, style, tv), tf.constant(total)
+        return (content, style, *pixels), tf.constant(total)
 
 
 def _stylize():

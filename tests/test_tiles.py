@@ -229,3 +229,23 @@ def test_no_seams_at_the_last_grid(network):
     for axis in (0, 1):
         lines = list(range(split.offset[axis], size[axis], 256))
         assert seam_score(picture, lines, axis) < 2, axis
+
+
+def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
+    size = Size(48, 64)
+    objective, net, targets, image = problem(network, size, seed=2)
+    rng = np.random.default_rng(3)
+    warped = tf.constant(rng.standard_normal((1, *size, 3)).astype(np.float32) * 30)
+    mask = tf.constant(rng.uniform(0, 1, (1, *size, 1)).astype(np.float32))
+    targets = targets._replace(temporal=stylize.Temporal(warped, mask, tf.constant(2.0)))
+    whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
+    split = tiled(objective, net, targets, 32, 16)
+    terms, gradient = split.terms_and_gradient(image)
+    assert len(whole) == len(terms) == 4
+    np.testing.assert_allclose(terms[3], whole[3], rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(t) for t in split.terms(image)][3], float(whole[3]), rtol=1e-6
+    )
+    # The temporal term's gradient reaches the image: with it the gradient differs.
+    plain = tiled(objective, net, targets._replace(temporal=None), 32, 16)
+    assert not np.allclose(gradient, plain.terms_and_gradient(image)[1])
