@@ -631,7 +631,6 @@ class _Run:
         self.targets = functools.cache(self._targets)  # each size's targets are computed once
         self.grid = functools.cache(self._grid)
         self.tiled = functools.cache(self._tiled)
-        self.budget = settings.max_memory or memory.available(hardware.on_gpu())
         # The tile grid's offsets: seeded apart from the starting noise.
         self.grid_rng = np.random.default_rng(None if settings.seed is None else [settings.seed, 1])
         self.iteration, self.leftover = 0, 0
@@ -680,14 +679,12 @@ class _Run:
         settings = self.settings
         if settings.tile_size:
             return tiles.Grid(settings.tile_size)
-        on_gpu, precision = hardware.on_gpu(), self.precision
-        if self.budget is None or self.budget >= memory.needed(
-            size, self._style_sizes(size), on_gpu
-        ):
+        on_gpu, styles = hardware.on_gpu(), self._style_sizes(size)
+        budget = settings.max_memory or memory.available(on_gpu)
+        if budget is None or budget >= memory.needed(size, styles, on_gpu):
             return None
         lbfgs = settings.optimizer == "lbfgs"
-        styles = self._style_sizes(size)
-        tile = memory.choose_tile(size, styles, self.budget, precision, lbfgs, on_gpu)
+        tile = memory.choose_tile(size, styles, budget, self.precision, lbfgs, on_gpu)
         return tiles.Grid(tile or memory.MIN_TILE)  # too big even so: try the smallest
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
