@@ -104,14 +104,20 @@ def check_inputs(settings: Settings, on_gpu: bool = False) -> None:
     if media.is_video(settings.content):  # reached in a batch only
         raise ValueError(f"{settings.content}: a video runs on its own, not in a batch")
     content = images.image_size(settings.content)
-    styles = [images.image_size(path) for path in settings.styles]
-    initial = images.image_size(settings.initial) if settings.initial else None
+    check_sizes(settings, content, f"content {settings.content}", on_gpu)
+
+
+def check_sizes(settings: Settings, content: Size, what: str, on_gpu: bool) -> None:
+    """ValueError if the output at content's size (what names it) would be too small, or the
+    run too big for the memory, from the style and initial images' headers."""
     output = content if settings.width is None else images.fit_width(content, settings.width)
     if min(output) < MIN_OUTPUT_SIDE:
         raise ValueError(
-            f"the output would be {output} pixels (content {settings.content} is {content});"
-            f" it must be at least {MIN_OUTPUT_SIDE} pixels each way"
+            f"the output would be {output} pixels ({what} is {content}); it must be at least"
+            f" {MIN_OUTPUT_SIDE} pixels each way"
         )
+    styles = [images.image_size(path) for path in settings.styles]
+    initial = images.image_size(settings.initial) if settings.initial else None
     check_memory(settings, content, styles, on_gpu, initial)
 
 

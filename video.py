@@ -402,15 +402,7 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
         )
     kind = check_output(settings.output, settings.overwrite)
     clip = open_clip(content)
-    size = output_size(settings, clip)
-    if min(size) < inputs.MIN_OUTPUT_SIDE:
-        raise ValueError(
-            f"the output would be {size} pixels (the video is {clip.size}); it must be at"
-            f" least {inputs.MIN_OUTPUT_SIDE} pixels each way"
-        )
-    styles = [images.image_size(path) for path in settings.styles]
-    initial = images.image_size(settings.initial) if settings.initial else None
-    inputs.check_memory(settings, clip.size, styles, on_gpu, initial)
+    inputs.check_sizes(settings, clip.size, "the video", on_gpu)
     return clip, kind
 
 
