@@ -48,7 +48,8 @@ def check_memory(
         """(whole, tiled): what a run at width needs whole and in the smallest tiles."""
         scaled = style_sizes(styles, settings.style_scales, width)
         output = images.fit_width(content, width)
-        tiled = memory.tiled_needed(output, scaled, tile, precision, lbfgs, on_gpu)
+        window = memory.tile_window(tile)
+        tiled = memory.tiled_needed(output, scaled, window, precision, lbfgs, on_gpu)
         return (tiled if settings.tile_size else memory.needed(output, scaled, on_gpu)), tiled
 
     width = settings.width or content.width

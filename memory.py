@@ -112,49 +112,37 @@ MEMORY_PER_LBFGS_PIXEL = 600  # L-BFGS's float64 iterate, gradient and 10 curvat
 TILED_MARGIN = 1.1
 
 
-def window_bytes(tile: int, precision: str) -> int:
-    """Bytes one tile's forward and backward pass needs, for a core of tile x tile pixels."""
-    side = tile + 2 * TILE_HALO
-    per_pixel = MEMORY_PER_CONTENT_PIXEL * (BFLOAT16_FRACTION if precision == "bfloat16" else 1)
-    return round(side * side * per_pixel)
+def tile_window(tile: int) -> int:
+    """The pixels of a square window around a core of tile x tile pixels."""
+    return (tile + 2 * TILE_HALO) ** 2
+
+
+def window_bytes(pixels: int, precision: str) -> float:
+    """Bytes a window's forward and backward pass needs, for a window of this many pixels."""
+    fraction = BFLOAT16_FRACTION if precision == "bfloat16" else 1
+    return pixels * MEMORY_PER_CONTENT_PIXEL * fraction
 
 
 def tiled_needed(
-    output: Size, styles: list[Size], tile: int, precision: str, lbfgs: bool, on_gpu: bool
+    output: Size, styles: list[Size], window: int, precision: str, lbfgs: bool, on_gpu: bool
 ) -> int:
-    """Bytes a run at these sizes needs at its peak when each iteration goes tile by tile."""
+    """Bytes a run at these sizes needs at its peak when each iteration goes through windows
+    of this many pixels."""
     per_pixel = MEMORY_PER_TILED_PIXEL + (MEMORY_PER_LBFGS_PIXEL if lbfgs else 0)
     pixels = output.height * output.width * per_pixel
     pixels += sum(s.height * s.width for s in styles) * MEMORY_PER_TILED_STYLE_PIXEL
     base = MEMORY_GPU_BASE if on_gpu else MEMORY_TILED_BASE
-    return round(TILED_MARGIN * (base + pixels + window_bytes(tile, precision)))
+    return round(TILED_MARGIN * (base + pixels + window_bytes(window, precision)))
 
 
-def tile_work(output: Size, tile: int) -> float:
-    """The pixels an iteration runs through the network per output pixel with this tile side,
-    on average over the grid's offsets: windows of tile + 2 halo pixels, the cells at the
-    edges partly outside the image (tiles.Grid.cores)."""
-
-    def cells(length: int) -> float:
-        counts = [len(range(o - tile if o else 0, length, tile)) for o in range(0, tile, 16)]
-        return sum(counts) / len(counts)
-
-    window = tile + 2 * TILE_HALO
-    return cells(output.height) * cells(output.width) * window**2 / (output.height * output.width)
-
-
-def choose_tile(
+def window_area(
     output: Size, styles: list[Size], budget: int, precision: str, lbfgs: bool, on_gpu: bool
 ) -> int | None:
-    """The tile side (a multiple of TILE_ALIGN) of least work (tile_work) among those whose
-    run fits in budget bytes, the largest of equals; None if even MIN_TILE does not fit."""
-    largest = -(-max(output) // TILE_ALIGN) * TILE_ALIGN
-    fitting = [
-        tile
-        for tile in range(largest, MIN_TILE - 1, -TILE_ALIGN)
-        if tiled_needed(output, styles, tile, precision, lbfgs, on_gpu) <= budget
-    ]
-    return min(fitting, key=lambda tile: (round(tile_work(output, tile), 2), -tile), default=None)
+    """The most pixels a window may have for a tiled run at these sizes to fit in budget
+    bytes; None if not even the window of a MIN_TILE core fits."""
+    fixed = tiled_needed(output, styles, 0, precision, lbfgs, on_gpu)
+    area = int((budget - fixed) / TILED_MARGIN / window_bytes(1, precision))
+    return area if area >= tile_window(MIN_TILE) else None
 
 
 def parse_size(text: str) -> int:

@@ -674,18 +674,17 @@ class _Run:
         ]
 
     def _grid(self, size: Size) -> tiles.Grid | None:
-        """The tiles of an iteration at a size: --tile-size, else the largest that fits the
-        memory budget if the whole image does not; None: the image whole."""
+        """The tiles of an iteration at a size: at most --tile-size, else the least work that
+        fits the memory budget if the whole image does not; None: the image whole."""
         settings = self.settings
         if settings.tile_size:
-            return tiles.Grid(settings.tile_size)
-        on_gpu, styles = hardware.on_gpu(), self._style_sizes(size)
+            return tiles.plan(size, max_side=settings.tile_size + 2 * memory.TILE_HALO)
+        on_gpu, lbfgs = hardware.on_gpu(), settings.optimizer == "lbfgs"
         budget = settings.max_memory or memory.available(on_gpu)
-        if budget is None or budget >= memory.needed(size, styles, on_gpu):
+        if budget is None:
             return None
-        lbfgs = settings.optimizer == "lbfgs"
-        tile = memory.choose_tile(size, styles, budget, self.precision, lbfgs, on_gpu)
-        return tiles.Grid(tile or memory.MIN_TILE)  # too big even so: try the smallest
+        styles = self._style_sizes(size)
+        return tiles.for_budget(size, styles, budget, self.precision, lbfgs, on_gpu)
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
         """The loss computed tile by tile at a size, or None if that size is not tiled."""

@@ -1,25 +1,27 @@
 """Iterations computed tile by tile, for pictures whose untiled iteration exceeds the memory.
 
-The image is cut along a grid of square cores (multiples of memory.TILE_ALIGN pixels, in the
-whole image's coordinates, so that every tile's pooling grid lines up with the whole image's);
-each tile's network input is its core with a halo of context around it. Each feature position
-of a layer belongs to exactly one core (mapped down by the layer's stride), so:
+Each axis of the image is cut into cores (their edges multiples of memory.TILE_ALIGN pixels in
+the whole image's coordinates, so that every layer's positions split cleanly between cores);
+each core is seen through a window of one fixed shape that holds it and a halo of context
+around it. Windows lie inside the image and start at multiples of TILE_ALIGN, so every
+window's poolings line up with the whole image's and its borders on the image's edges are
+the whole image's: no position outside the image is ever computed. Each feature position
+belongs to exactly one core, so:
 
-1. a forward pass per tile (no gradient) sums F^T F over its core at each style layer and the
-   content term over its core; together they are the whole image's Grams and content loss;
+1. a forward pass per window sums F^T F over its core at each style layer, and the content
+   term over its core; together they are the whole image's Grams and content loss;
 2. the whole image's losses, and U = dL/dG, follow from those sums;
-3. a second pass per tile recomputes its forward with a tape and takes the gradient of
-   sum(F_core * dL/dF_core), dL/dF = F (U + U^T) / size for style and the content term's own;
-   the tiles' input gradients (halo pixels included) are added up into the image's gradient.
+3. a pass per window with a tape takes the gradient of sum(F_core * dL/dF_core), with
+   dL/dF = F (U + U^T) / size for style and the content term's own; the windows' gradients
+   (halo pixels included) are added up into the image's gradient.
 
-The total variation term and its gradient are the whole image's. Outside the image a tile's
-activations are set to zero at every layer (TensorFlow's SAME padding of the whole image), so
-tiles at the border are exact; inside, the halo bounds the error. The grid moves by a random
-offset at each evaluation, so no seam stays in one place.
+The total variation term and its gradient are the whole image's. The cores' edges move at
+random at each evaluation, so no seam stays in one place.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,9 +36,14 @@ else:  # a checkout: the modules side by side
     import vgg
     from images import Size
 
-TILE_ALIGN = memory.TILE_ALIGN
+ALIGN = memory.TILE_ALIGN
+# Units of ALIGN pixels that the cores of an axis may shift by between evaluations, at least:
+# windows are made that much larger than the fewest pixels that would cover the axis.
+JITTER = 3
 
 OnTile = Callable[[int, int], None]  # told (tiles done, tiles in all) as an iteration goes
+# A window's top-left corner (image pixels) and its core's (top, left, bottom, right) in it.
+Cut = tuple[tuple[int, int], tuple[int, int, int, int]]
 
 
 def layer_stride(name: str) -> int:
@@ -46,177 +53,150 @@ def layer_stride(name: str) -> int:
 
 
 @dataclass(frozen=True)
-class Grid:
-    """Square cores of tile pixels, each seen with halo pixels of context on every side."""
+class Axis:
+    """One axis of length pixels seen through count windows of window pixels each."""
 
-    tile: int
-    halo: int = memory.TILE_HALO
+    length: int
+    count: int
+    window: int
+    halo: int
 
-    def __post_init__(self) -> None:
-        if self.tile <= 0 or self.tile % TILE_ALIGN or self.halo < 0 or self.halo % TILE_ALIGN:
-            raise ValueError(f"tile and halo must be multiples of {TILE_ALIGN}, got {self}")
+    @staticmethod
+    def split(length: int, count: int, halo: int) -> Axis | None:
+        """The smallest windows that cut length into count cores with JITTER units to spare;
+        None if count windows would not be shorter than the axis, or count cores of a unit
+        or more would not fit in it."""
+        if count == 1:
+            return Axis(length, 1, length, halo)
+        units, rest, halo_units = length // ALIGN, length % ALIGN, halo // ALIGN
+        # The cores' capacity in units: the two end ones window - halo, the others window -
+        # 2 halo (rest: the last core takes the pixels after the last whole unit too).
+        per = -(-(units + JITTER + 2 * halo_units * (count - 1)) // count)
+        if per >= units or per <= 2 * halo_units or count > units:
+            return None
+        return Axis(length, count, rest + ALIGN * per, halo)
 
-    @property
-    def window(self) -> int:
-        """The side of a tile's network input: its core and halo."""
-        return self.tile + 2 * self.halo
+    def capacities(self) -> list[int]:
+        """Each core's largest length in units (the last core has length % ALIGN more)."""
+        end = (self.window - self.halo) // ALIGN
+        return [end, *[(self.window - 2 * self.halo) // ALIGN] * (self.count - 2), end]
 
-    def cores(self, size: Size, offset: tuple[int, int] = (0, 0)) -> list[tuple[int, int]]:
-        """The top-left corners of the cores covering an image, the grid moved by offset."""
-
-        def starts(length: int, shift: int) -> range:
-            return range(shift - self.tile if shift else 0, length, self.tile)
-
+    def cuts(self, rng: np.random.Generator | None) -> list[tuple[int, int, int]]:
+        """(window start, core start, core end) of each window: core edges drawn by rng, or
+        in the middle of their ranges without one."""
+        if self.count == 1:
+            return [(0, 0, self.length)]
+        units, caps = self.length // ALIGN, self.capacities()
+        edges = [0]
+        for i in range(self.count - 1):
+            low = max(edges[-1] + 1, units - sum(caps[i + 1 :]))
+            high = min(edges[-1] + caps[i], units - (self.count - 1 - i))
+            edges.append(int(rng.integers(low, high + 1)) if rng else (low + high) // 2)
+        pixels = [ALIGN * e for e in edges] + [self.length]
+        last = self.length - self.window
         return [
-            (y, x) for y in starts(size.height, offset[0]) for x in starts(size.width, offset[1])
+            (min(max(start - self.halo, 0), last), start, end)
+            for start, end in itertools.pairwise(pixels)
         ]
 
-    def random_offset(self, rng: np.random.Generator) -> tuple[int, int]:
-        """A grid offset in [0, tile) each way, a multiple of TILE_ALIGN."""
-        steps = self.tile // TILE_ALIGN
-        return tuple(int(k) * TILE_ALIGN for k in rng.integers(0, steps, 2))
+
+@dataclass(frozen=True)
+class Grid:
+    """An image cut into windows of one shape, each holding one core and its context."""
+
+    rows: Axis
+    columns: Axis
+
+    @property
+    def window(self) -> Size:
+        """The shape of every window."""
+        return Size(self.rows.window, self.columns.window)
+
+    @property
+    def count(self) -> int:
+        """How many windows an evaluation runs."""
+        return self.rows.count * self.columns.count
+
+    def work(self) -> float:
+        """Window pixels run through the network per image pixel."""
+        window = self.window
+        return self.count * window.height * window.width / (self.rows.length * self.columns.length)
+
+    def fitted(self, size: Size) -> Grid:
+        """This grid, or for an image of another size one whose windows are no larger."""
+        if size == (self.rows.length, self.columns.length):
+            return self
+        window = self.window
+        return plan(size, window.height * window.width, max(window), self.rows.halo)
+
+    def cuts(self, rng: np.random.Generator | None = None) -> list[Cut]:
+        """Every window's corner and core (window coordinates), core edges drawn by rng."""
+        return [
+            ((y, x), (top - y, left - x, bottom - y, right - x))
+            for (y, top, bottom), (x, left, right) in itertools.product(
+                self.rows.cuts(rng), self.columns.cuts(rng)
+            )
+        ]
 
 
-def cut(array: np.ndarray, y: int, x: int, side: int) -> np.ndarray:
-    """The side x side square of a 1xHxWxC array from (y, x), zero where it leaves the array."""
-    out = np.zeros((1, side, side, array.shape[3]), array.dtype)
-    height, width = array.shape[1:3]
-    top, left, bottom, right = max(y, 0), max(x, 0), min(y + side, height), min(x + side, width)
-    if top < bottom and left < right:
-        out[:, top - y : bottom - y, left - x : right - x] = array[:, top:bottom, left:right]
-    return out
+def plan(
+    size: Size,
+    max_area: int | None = None,
+    max_side: int | None = None,
+    halo: int = memory.TILE_HALO,
+) -> Grid:
+    """The grid of least work (then fewest windows) whose windows have at most max_area
+    pixels and sides of at most max_side; the whole image in one window if none has."""
+    if halo < 0 or halo % ALIGN:
+        raise ValueError(f"the halo must be a multiple of {ALIGN} pixels, got {halo}")
+
+    def axes(length: int) -> list[Axis]:
+        found = (Axis.split(length, count, halo) for count in range(1, length // ALIGN + 2))
+        return [a for a in found if a and (max_side is None or a.window <= max_side)]
+
+    grids = [
+        Grid(rows, columns)
+        for rows, columns in itertools.product(axes(size.height), axes(size.width))
+        if max_area is None or rows.window * columns.window <= max_area
+    ]
+    if not grids:
+        return Grid(Axis(size.height, 1, size.height, halo), Axis(size.width, 1, size.width, halo))
+    return min(grids, key=lambda grid: (round(grid.work(), 3), grid.count))
 
 
-def paste_add(array: np.ndarray, square: np.ndarray, y: int, x: int) -> None:
-    """Add the part of square (1xSxSxC, placed at (y, x)) that lies in array to array."""
-    side = square.shape[1]
-    height, width = array.shape[1:3]
-    top, left, bottom, right = max(y, 0), max(x, 0), min(y + side, height), min(x + side, width)
-    if top < bottom and left < right:
-        array[:, top:bottom, left:right] += square[:, top - y : bottom - y, left - x : right - x]
+def for_budget(
+    size: Size, styles: list[Size], budget: int, precision: str, lbfgs: bool, on_gpu: bool
+) -> Grid | None:
+    """The grid of least work whose run fits in budget bytes, if the whole image's does not
+    (None if it does); the smallest windows if none fits."""
+    if budget >= memory.needed(size, styles, on_gpu):
+        return None
+    area = memory.window_area(size, styles, budget, precision, lbfgs, on_gpu)
+    return plan(size, max_area=area or memory.tile_window(memory.MIN_TILE))
 
 
-def _valid(origin: tf.Tensor, size: tf.Tensor, stride: int, length: int) -> tf.Tensor:
-    """A 1xLxLx1 boolean: which positions of a layer of this stride lie in the image.
-
-    origin is the square's top-left corner in image pixels (a multiple of stride), size the
-    image's (height, width); the layer has ceil(size / stride) positions each way.
-    """
-    first = origin // stride
-    limit = (size + stride - 1) // stride
-    rows = tf.range(length) + first[0]
-    columns = tf.range(length) + first[1]
-    rows_in = (rows >= 0) & (rows < limit[0])
-    columns_in = (columns >= 0) & (columns < limit[1])
-    return (rows_in[:, None] & columns_in[None, :])[None, :, :, None]
+def _window_cores(
+    net: dict, layers: tuple[str, ...], pooling: str, window: tf.Tensor, core: tf.Tensor
+) -> dict[str, tf.Tensor]:
+    """{layer: its positions in the core, float32} of a window; core is (top, left, bottom,
+    right) in window pixels, multiples of every layer's stride but where it meets the image's
+    edge (which the window shares, so rounding up keeps the image's last positions)."""
+    found = vgg.extract(net, window, layers, pooling)
+    return {
+        name: tf.cast(_core(x, core, layer_stride(name)), tf.float32) for name, x in found.items()
+    }
 
 
-class TileNetwork:
-    """The network run on one tile's window, giving each wanted layer's core (float32)."""
-
-    def __init__(self, net: dict, layers: tuple[str, ...], pooling: str, grid: Grid):
-        self.net, self.layers, self.pooling, self.grid = net, layers, pooling, grid
-        self.strides = {name: layer_stride(name) for name in layers}
-
-    def cores(self, window: tf.Tensor, origin: tf.Tensor, size: tf.Tensor) -> dict:
-        """{layer: its core in float32, zero outside the image} of a 1xSxSx3 window whose
-        top-left corner is origin (image pixels) in an image of size (height, width)."""
-        features = self._extract(window, origin, size)
-        grid, out = self.grid, {}
-        for name, x in features.items():
-            stride = self.strides[name]
-            first, length = grid.halo // stride, grid.tile // stride
-            core = tf.cast(x[:, first : first + length, first : first + length], tf.float32)
-            inside = _valid(origin + grid.halo, size, stride, length)
-            out[name] = tf.where(inside, core, 0.0)
-        return out
-
-    def _extract(self, window: tf.Tensor, origin: tf.Tensor, size: tf.Tensor) -> dict:
-        """vgg.extract on a window, with every layer's activations zero outside the image."""
-        wanted = set(self.layers)
-        deepest = max(vgg.layer_index(name) for name in self.layers)
-        out, stride = {}, 1
-        x = tf.cast(window, self.net["conv1_1"][0].dtype)
-        for name in vgg.LAYERS[: deepest + 1]:
-            kind = name[:4]
-            if kind == "conv":
-                kernel, bias = self.net[name]
-                x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, strides=1, padding="SAME"), bias)
-                # Zero outside the image: the whole image's SAME padding for the next layer
-                # (a ReLU follows every convolution, so its output stays zero there).
-                x = tf.where(_valid(origin, size, stride, x.shape[1]), x, tf.zeros_like(x))
-            elif kind == "relu":
-                x = tf.nn.relu(x)
-            else:
-                x = self._pool(x, origin, size, stride)
-                stride *= 2
-            if name in wanted:
-                out[name] = x
-        return out
-
-    def _pool(self, x: tf.Tensor, origin: tf.Tensor, size: tf.Tensor, stride: int) -> tf.Tensor:
-        """A 2x2 pooling as the whole image's: the window's side is even and aligned."""
-        if self.pooling != "avg":
-            # x >= 0 (after a ReLU) and zero outside: the same maxima as SAME's padding.
-            return tf.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID")
-        # SAME average pooling leaves the padding out of the count: so does this.
-        inside = tf.cast(_valid(origin, size, stride, x.shape[1]), x.dtype)
-        total = tf.nn.avg_pool2d(x, ksize=2, strides=2, padding="VALID")
-        count = tf.nn.avg_pool2d(inside, ksize=2, strides=2, padding="VALID")
-        return tf.math.divide_no_nan(total, count)
+def _core(x: tf.Tensor, core: tf.Tensor, stride: int) -> tf.Tensor:
+    """The core's positions of a window's layer of this stride."""
+    top, left = core[0] // stride, core[1] // stride
+    bottom, right = -(-core[2] // stride), -(-core[3] // stride)
+    return x[:, top:bottom, left:right]
 
 
 def _flat(x: tf.Tensor) -> tf.Tensor:
     """A 1xHxWxC tensor as (H*W)xC."""
     return tf.reshape(x, (-1, x.shape[-1]))
-
-
-def _windows(grid: Grid, size: Size, offset: tuple[int, int]) -> list[tuple[int, int]]:
-    """The top-left corners (image pixels) of the windows of the grid's cores."""
-    return [(y - grid.halo, x - grid.halo) for y, x in grid.cores(size, offset)]
-
-
-def _layer_shape(size: Size, stride: int) -> tuple[int, int]:
-    """The height and width of a layer of this stride for an image of size."""
-    return -(-size.height // stride), -(-size.width // stride)
-
-
-def features(
-    net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
-) -> dict[str, np.ndarray]:
-    """{layer: 1xhxwxC float32} of a preprocessed 1xHxWx3 image, computed tile by tile."""
-    network = TileNetwork(net, layers, pooling, grid)
-    run = tf.function(network.cores)
-    size = Size(*image.shape[1:3])
-    out = {
-        name: np.zeros((1, *_layer_shape(size, stride), 0), np.float32)
-        for name, stride in network.strides.items()
-    }
-    sizes = tf.constant(size, tf.int32)
-    for y, x in _windows(grid, size, (0, 0)):
-        cores = run(tf.constant(cut(image, y, x, grid.window)), tf.constant((y, x)), sizes)
-        for name, core in cores.items():
-            stride = network.strides[name]
-            if out[name].shape[3] == 0:
-                out[name] = np.zeros((*out[name].shape[:3], core.shape[3]), np.float32)
-            cy, cx = (y + grid.halo) // stride, (x + grid.halo) // stride
-            paste_add(out[name], core.numpy(), cy, cx)
-    return out
-
-
-def grams(
-    net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
-) -> dict[str, tf.Tensor]:
-    """{layer: Gram matrix} of a preprocessed 1xHxWx3 image, summed over tiles (as gram())."""
-    network = TileNetwork(net, layers, pooling, grid)
-    run = tf.function(lambda *a: {n: _sum_ftf(c) for n, c in network.cores(*a).items()})
-    size = Size(*image.shape[1:3])
-    sums: dict[str, tf.Tensor] = {}
-    sizes = tf.constant(size, tf.int32)
-    for y, x in _windows(grid, size, (0, 0)):
-        part = run(tf.constant(cut(image, y, x, grid.window)), tf.constant((y, x)), sizes)
-        sums = {n: sums[n] + s if n in sums else s for n, s in part.items()}
-    return {n: s / _positions(size, network.strides[n], s.shape[0]) for n, s in sums.items()}
 
 
 def _sum_ftf(core: tf.Tensor) -> tf.Tensor:
@@ -225,10 +205,52 @@ def _sum_ftf(core: tf.Tensor) -> tf.Tensor:
     return tf.matmul(flat, flat, transpose_a=True)
 
 
+def _layer_shape(size: Size, stride: int) -> tuple[int, int]:
+    """The height and width of a layer of this stride for an image of size."""
+    return -(-size.height // stride), -(-size.width // stride)
+
+
 def _positions(size: Size, stride: int, channels: int) -> float:
     """The number of elements of a layer of this stride and channels, for an image of size."""
     height, width = _layer_shape(size, stride)
     return float(height * width * channels)
+
+
+def _window(array: np.ndarray, corner: tuple[int, int], shape: Size) -> tf.Tensor:
+    """The window of shape at corner of a 1xHxWxC array, as a tensor."""
+    y, x = corner
+    return tf.constant(array[:, y : y + shape.height, x : x + shape.width])
+
+
+def features(
+    net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
+) -> dict[str, np.ndarray]:
+    """{layer: 1xhxwxC float32} of a preprocessed 1xHxWx3 image, computed tile by tile."""
+    run = tf.function(lambda *a: _window_cores(net, layers, pooling, *a))
+    size, out = Size(*image.shape[1:3]), {}
+    grid = grid.fitted(size)
+    for (y, x), core in grid.cuts():
+        for name, part in run(_window(image, (y, x), grid.window), tf.constant(core)).items():
+            stride = layer_stride(name)
+            if name not in out:
+                out[name] = np.zeros((1, *_layer_shape(size, stride), part.shape[3]), np.float32)
+            top, left = (y + core[0]) // stride, (x + core[1]) // stride
+            out[name][:, top : top + part.shape[1], left : left + part.shape[2]] = part.numpy()
+    return out
+
+
+def grams(
+    net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
+) -> dict[str, tf.Tensor]:
+    """{layer: Gram matrix} of a preprocessed 1xHxWx3 image, summed over tiles (as gram())."""
+    run = tf.function(
+        lambda *a: {n: _sum_ftf(c) for n, c in _window_cores(net, layers, pooling, *a).items()}
+    )
+    size, sums = Size(*image.shape[1:3]), {}
+    grid = grid.fitted(size)
+    for corner, core in grid.cuts():
+        sums = _add(sums, run(_window(image, corner, grid.window), tf.constant(core)))
+    return {n: s / _positions(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
 
 
 class TiledObjective:
@@ -249,48 +271,57 @@ class TiledObjective:
         on_tile: OnTile | None = None,
     ):
         self.objective, self.targets, self.grid, self.rng = objective, targets, grid, rng
-        self.on_tile = on_tile
-        self.network = TileNetwork(net, objective.layers, objective.pooling, grid)
+        self.net, self.on_tile = net, on_tile
         self.content = {name: np.asarray(p) for name, p in targets.content.items()}
-        self._stats = tf.function(self._tile_stats)
-        self._gradient = tf.function(self._tile_gradient)
+        self._stats = tf.function(self._window_stats)
+        self._gradient = tf.function(self._window_gradient)
         self._pixels = tf.function(self._pixel_terms_and_gradient)
-        self.offset = (0, 0)  # the grid's offset at the last evaluation
+        self.last_cuts: list[Cut] = []  # the windows and cores of the last evaluation
 
-    def _content_cores(self, y: int, x: int) -> dict[str, tf.Tensor]:
-        """The content targets over the core of the window at (y, x)."""
+    def _cores(self, window: tf.Tensor, core: tf.Tensor) -> dict[str, tf.Tensor]:
+        """{layer: its core's positions, float32} of a window, at the objective's layers."""
+        objective = self.objective
+        return _window_cores(self.net, objective.layers, objective.pooling, window, core)
+
+    def _content(self, corner: tuple[int, int]) -> dict[str, tf.Tensor]:
+        """The content targets over the window at corner."""
         out = {}
         for name, target in self.content.items():
-            stride = self.network.strides[name]
-            top, left = (y + self.grid.halo) // stride, (x + self.grid.halo) // stride
-            out[name] = tf.constant(cut(target, top, left, self.grid.tile // stride))
+            stride = layer_stride(name)
+            height, width = _layer_shape(self.grid.window, stride)
+            top, left = corner[0] // stride, corner[1] // stride
+            out[name] = tf.constant(target[:, top : top + height, left : left + width])
         return out
 
-    def _tile_stats(self, window, origin, size, content) -> tuple[dict, dict]:
-        """Pass 1 of a tile: F^T F over its core per style layer, sum((F - P)^2) per content
-        layer."""
-        cores = self.network.cores(window, origin, size)
+    def _window_stats(self, window, core, content) -> tuple[dict, dict]:
+        """The forward pass of a window: F^T F over its core per style layer, and
+        sum((F - P)^2) over it per content layer."""
+        cores = self._cores(window, core)
         sums = {n: _sum_ftf(cores[n]) for n in self.objective.style_layers}
-        squares = {n: tf.reduce_sum(tf.square(cores[n] - p)) for n, p in content.items()}
+        squares = {
+            n: tf.reduce_sum(tf.square(cores[n] - _core(p, core, layer_stride(n))))
+            for n, p in content.items()
+        }
         return sums, squares
 
-    def _tile_gradient(self, window, origin, size, content, matrices, scales) -> tf.Tensor:
-        """Pass 2 of a tile: the gradient of the whole image's loss through this tile's cores.
+    def _window_gradient(self, window, core, content, matrices, scales) -> tf.Tensor:
+        """A window's part of the image's gradient.
 
         matrices[n] = (U + U^T) / size for the style layer n, scales[n] the content layer n's
         factor of (F - P) in dL/dF.
         """
         with tf.GradientTape() as tape:
             tape.watch(window)
-            cores = self.network.cores(window, origin, size)
+            cores = self._cores(window, core)
             parts = []
-            for name, core in cores.items():
-                slope = tf.zeros_like(core)
+            for name, x in cores.items():
+                slope = tf.zeros_like(x)
                 if name in matrices:
-                    slope += tf.reshape(tf.matmul(_flat(core), matrices[name]), tf.shape(core))
+                    slope += tf.reshape(tf.matmul(_flat(x), matrices[name]), tf.shape(x))
                 if name in scales:
-                    slope += scales[name] * (core - content[name])
-                parts.append(tf.reduce_sum(core * tf.stop_gradient(slope)))
+                    target = _core(content[name], core, layer_stride(name))
+                    slope += scales[name] * (x - target)
+                parts.append(tf.reduce_sum(x * tf.stop_gradient(slope)))
             surrogate = tf.add_n(parts)
         return tape.gradient(surrogate, window)
 
@@ -302,67 +333,81 @@ class TiledObjective:
             total = tf.add_n(terms)
         return terms, tape.gradient(total, image)
 
-    def _layout(self, image) -> tuple[np.ndarray, Size, tf.Tensor, list[tuple[int, int]]]:
-        """The image as an array, its size, and the windows of this evaluation's grid."""
-        array = np.asarray(image, np.float32)
-        size = Size(*array.shape[1:3])
-        self.offset = self.grid.random_offset(self.rng)
-        return array, size, tf.constant(size, tf.int32), _windows(self.grid, size, self.offset)
-
     def _report(self, done: int, total: int) -> None:
         if self.on_tile is not None:
             self.on_tile(done, total)
 
-    def _losses(self, array, size, sizes, windows, passes) -> tuple[tuple, dict, dict]:
-        """Pass 1 over all tiles: the (content, style) terms, the Grams and the tape's U."""
-        sums, squares = {}, {}
-        for k, (y, x) in enumerate(windows):
-            window = tf.constant(cut(array, y, x, self.grid.window))
-            part = self._stats(window, tf.constant((y, x)), sizes, self._content_cores(y, x))
-            sums = {n: sums[n] + s if n in sums else s for n, s in part[0].items()}
-            squares = {n: squares[n] + s if n in squares else s for n, s in part[1].items()}
-            self._report(k + 1, passes * len(windows))
+    def _cut(self, image) -> np.ndarray:
+        """The image as an array; draws this evaluation's cores (last_cuts)."""
+        self.last_cuts = self.grid.cuts(self.rng)
+        return np.asarray(image, np.float32)
+
+    def _inputs(self, array: np.ndarray, cut: Cut) -> tuple[tf.Tensor, tf.Tensor, dict]:
+        """A window's pixels, its core and its content targets, as tensors (made one window
+        at a time: together they would hold the image again)."""
+        corner, core = cut
+        return _window(array, corner, self.grid.window), tf.constant(core), self._content(corner)
+
+    def _losses(self, sums: dict, squares: dict) -> tuple[tuple, tuple[dict, dict]]:
+        """The (content, style) terms from the cores' sums, and the slopes of the next
+        gradient pass: (U + U^T) / size per style layer, the content layers' factors."""
         objective, targets = self.objective, self.targets
-        strides = self.network.strides
-        grams = {n: s / _positions(size, strides[n], s.shape[0]) for n, s in sums.items()}
+        size = Size(self.grid.rows.length, self.grid.columns.length)
+        grams = {n: s / _positions(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
         with tf.GradientTape() as tape:
             tape.watch(grams)
             style = targets.style_weight * _stylize().style_loss(
                 grams, list(targets.styles), targets.blend, objective.style_layers
             )
         u = tape.gradient(style, grams)
-        matrices = {n: (u[n] + tf.transpose(u[n])) / _positions(size, strides[n], g.shape[0])
-                    for n, g in grams.items()}  # fmt: skip
+        matrices = {
+            n: (u[n] + tf.transpose(u[n])) / _positions(size, layer_stride(n), g.shape[0])
+            for n, g in grams.items()
+        }
         content, scales = [], {}
         for name, weight in objective.content_layers.items():
             elements = float(np.prod(self.content[name].shape))
             content.append(weight * squares[name] / elements)
             scales[name] = targets.content_weight * weight * 2 / elements
-        return (targets.content_weight * tf.add_n(content), style), matrices, scales
+        return (targets.content_weight * tf.add_n(content), style), (matrices, scales)
+
+    def _stats_pass(self, array: np.ndarray, passes: int) -> tuple[tuple, tuple[dict, dict]]:
+        """The forward pass over the windows: the (content, style) terms and next slopes."""
+        sums, squares = {}, {}
+        for k, cut in enumerate(self.last_cuts):
+            part = self._stats(*self._inputs(array, cut))
+            sums, squares = _add(sums, part[0]), _add(squares, part[1])
+            self._report(k + 1, passes * len(self.last_cuts))
+        return self._losses(sums, squares)
 
     def terms(self, image) -> tuple[tf.Tensor, ...]:
-        """(content, style, tv[, temporal]) of the image: pass 1 over the tiles, the whole
-        image's pixel terms."""
-        array, size, sizes, windows = self._layout(image)
-        (content, style), _, _ = self._losses(array, size, sizes, windows, 1)
+        """(content, style, tv[, temporal]) of the image: a forward pass over the windows,
+        the whole image's pixel terms."""
+        array = self._cut(image)
+        (content, style), _ = self._stats_pass(array, 1)
         pixels, _ = self._pixels(tf.constant(array), self.targets)
         return content, style, *pixels
 
     def terms_and_gradient(self, image) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
-        """The loss terms of the image and the gradient of their sum, two passes over tiles."""
-        array, size, sizes, windows = self._layout(image)
-        (content, style), matrices, scales = self._losses(array, size, sizes, windows, 2)
+        """The loss terms of the image and the gradient of their sum, two passes over the
+        windows."""
+        array = self._cut(image)
+        terms, slopes = self._stats_pass(array, 2)
         pixels, gradient = self._pixels(tf.constant(array), self.targets)
         total = gradient.numpy()
         del gradient
-        for k, (y, x) in enumerate(windows):
-            window = tf.constant(cut(array, y, x, self.grid.window))
-            part = self._gradient(
-                window, tf.constant((y, x)), sizes, self._content_cores(y, x), matrices, scales
-            )
-            paste_add(total, part.numpy(), y, x)
-            self._report(len(windows) + k + 1, 2 * len(windows))
-        return (content, style, *pixels), tf.constant(total)
+        count = len(self.last_cuts)
+        for k, cut in enumerate(self.last_cuts):
+            part = self._gradient(*self._inputs(array, cut), *slopes)
+            (y, x), _ = cut
+            total[:, y : y + part.shape[1], x : x + part.shape[2]] += part.numpy()
+            self._report(count + k + 1, 2 * count)
+        return (*terms, *pixels), tf.constant(total)
+
+
+def _add(sums: dict, part: dict) -> dict:
+    """sums with each of part's tensors added to its own (or taken, if new)."""
+    return {n: sums[n] + s if n in sums else s for n, s in part.items()}
 
 
 def _stylize():

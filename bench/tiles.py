@@ -4,7 +4,7 @@ The network is a full-width VGG-19 with random weights (tests/fake_vgg.py): the 
 measure agreement, speed and memory, never picture quality. See bench/README.md.
 
     python bench/tiles.py faithful --size 512x384 --tile 128 --halos 16 32 48 64
-    python bench/tiles.py faithful --size 1024x768 --tile 256 --halos 48 --iterations 50
+    python bench/tiles.py faithful --size 1024x768 --tile 256 --halos 32 --iterations 50
     python bench/tiles.py large --sizes 2048x1152 3840x2160 --max-memory 4GB
 """
 
@@ -21,7 +21,7 @@ import bench
 ROOT = bench.ROOT
 
 
-def _setup(folder: Path, width: int, height: int, precision: str):
+def _setup(folder: Path, width: int, height: int, precision: str, tile: int | None = None):
     """The network, content, style (same width) and Objective pieces of a problem."""
     import tensorflow as tf
 
@@ -35,7 +35,7 @@ def _setup(folder: Path, width: int, height: int, precision: str):
     content = images.read_image(str(bench.prepare_image(bench.CONTENT, width, height, folder)))
     style = images.read_image(str(bench.STYLE))
     style = images.resize(style, *images.fit_width(images.Size(*style.shape[:2]), width))
-    settings = options.Settings(precision=precision, scales=1, seed=0)
+    settings = options.Settings(precision=precision, scales=1, seed=0, tile_size=tile)
     run = stylize._Run(network, content, [style], settings, None)
     size = images.Size(height, width)
     return tf, stylize, run, size
@@ -56,7 +56,7 @@ def faithful(args: argparse.Namespace, folder: Path) -> None:
     g = whole_gradient.numpy().ravel()
     print(f"{'halo':>5}{'content':>10}{'style':>10}{'total':>10}{'grad cos':>10}{'grad err':>10}")
     for halo in args.halos:
-        grid = tiles.Grid(args.tile, halo)
+        grid = tiles.plan(size, max_side=args.tile + 2 * halo, halo=halo)
         tiled = tiles.TiledObjective(
             run.objective, run.net, targets, grid, np.random.default_rng(0)
         )
@@ -71,28 +71,21 @@ def faithful(args: argparse.Namespace, folder: Path) -> None:
             flush=True,
         )
     if args.iterations:
-        iterate(args, tf, stylize, run, size, start, targets)
+        iterate(args, folder, run, size, start)
 
 
 def _terms(terms) -> str:
     return ", ".join(f"{float(t):.6g}" for t in terms)
 
 
-def iterate(args, tf, stylize, run, size, start, targets) -> None:
-    """The total loss after N Adam steps (the defaults) from the same start, whole and tiled."""
-    import tiles
-
-    adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8, 0.0)))
+def iterate(args: argparse.Namespace, folder: Path, run, size, start) -> None:
+    """The total loss after N steps of the default Adam from the same start, whole and in
+    tiles of --tile pixels (the default halo, as the command runs them)."""
+    tiled = _setup(folder, *args.size, args.precision, args.tile)[2]
     n = args.iterations
-    runs = {"whole": None}
-    runs.update({halo: tiles.Grid(args.tile, halo) for halo in args.halos})
     results = {}
-    for name, grid in runs.items():
-        tiled = None
-        if grid is not None:
-            rng = np.random.default_rng(0)
-            tiled = tiles.TiledObjective(run.objective, run.net, targets, grid, rng)
-        optimiser = stylize.Adam(run.objective, start.numpy(), run.net, targets, adam, tiled)
+    for name, each in (("whole", run), ("tiles", tiled)):
+        optimiser = each.optimiser(start.numpy(), size)
         began = time.perf_counter()
         for _ in range(n):
             optimiser.step()
@@ -100,22 +93,19 @@ def iterate(args, tf, stylize, run, size, start, targets) -> None:
         results[name] = optimiser.candidates()[-1][1]  # the last iterate's loss
         change = results[name] / results["whole"] - 1
         print(
-            f"{'whole' if grid is None else f'halo {name}'}: total loss after {n} iterations "
-            f"{results[name]:.6g} ({change:+.2%}), {seconds:.2f} s/iteration",
+            f"{name}: total loss after {n} iterations {results[name]:.6g} ({change:+.2%}), "
+            f"{seconds:.2f} s/iteration",
             flush=True,
         )
 
 
-def chosen_tile(width: int, height: int, budget: int, precision: str) -> int | None:
-    """The tile side the CLI picks for a same-width style under budget (None: whole)."""
-    import memory
+def chosen_grid(width: int, height: int, budget: int, precision: str):
+    """The tiles the command picks for a same-width style under budget (None: whole)."""
+    import tiles
     from images import Size
 
-    output = Size(height, width)
     styles = [bench_style_size(width)]
-    if memory.needed(output, styles) <= budget:
-        return None
-    return memory.choose_tile(output, styles, budget, precision, False, False)
+    return tiles.for_budget(Size(height, width), styles, budget, precision, False, False)
 
 
 def bench_style_size(width: int):
@@ -138,27 +128,39 @@ def large(args: argparse.Namespace, folder: Path) -> None:
     budget = memory.parse_size(args.max_memory)
     available = memory.available(False)
     print(f"--max-memory {args.max_memory}; {memory.gigabytes(available)} available")
-    print(f"{'size':>10}{'precision':>10}{'tile':>6}{'s/iter':>9}{'us/px/it':>10}{'peak MB':>9}")
+    print(
+        f"{'size':>10}{'precision':>10}{'windows':>18}{'work':>6}{'s/iter':>9}{'us/px/it':>10}"
+        f"{'peak MB':>9}"
+    )
     for width, height in args.sizes:
         content = bench.prepare_image(bench.CONTENT, width, height, folder)
         common = ["--content", str(content), "--styles", str(bench.STYLE), "--network", str(mat)]
         common += ["--output", str(folder / "out.png"), "--iterations", str(args.iterations)]
         common += ["--scales", "1", "--seed", "0"]
         for precision in args.precisions:
-            rows = [(args.max_memory, chosen_tile(width, height, budget, precision))]
+            rows = [(args.max_memory, chosen_grid(width, height, budget, precision))]
             whole = memory.needed(images_size(width, height), [bench_style_size(width)])
             if args.whole and whole <= available:
                 rows.append(("64GB", None))
-            for limit, tile in rows:
+            for limit, grid in rows:
                 options = [*common, "--precision", precision, "--max-memory", limit]
                 run = bench.run_cli(options, env)
                 seconds = run.seconds_per_iteration(1)
                 print(
-                    f"{f'{width}x{height}':>10}{precision:>10}{tile or 'whole':>6}"
+                    f"{f'{width}x{height}':>10}{precision:>10}{_windows(grid):>18}"
+                    f"{grid.work() if grid else 1:>6.2f}"
                     f"{seconds:>9.2f}{seconds / width / height * 1e6:>10.3f}"
                     f"{run.peak_kb / 1024:>9.0f}",
                     flush=True,
                 )
+
+
+def _windows(grid) -> str:
+    """'rows x columns of HxW' (window pixels), or 'whole'."""
+    if grid is None:
+        return "whole"
+    window = grid.window
+    return f"{grid.rows.count}x{grid.columns.count} of {window.width}x{window.height}"
 
 
 def images_size(width: int, height: int):

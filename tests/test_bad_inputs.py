@@ -195,7 +195,9 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
         output = images.fit_width(Size(24, 32), w)
         styles = inputs.style_sizes([Size(20, 20), Size(10, 12)], (1, 2), w)
         precision = hardware.resolve_precision("auto")[0]
-        tiled = memory.tiled_needed(output, styles, memory.MIN_TILE, precision, False, False)
+        tiled = memory.tiled_needed(
+            output, styles, memory.tile_window(memory.MIN_TILE), precision, False, False
+        )
         return min(memory.needed(output, styles), tiled)
 
     assert needed(width) <= 2 * 2**30 < needed(width + 1)

@@ -56,30 +56,39 @@ def vgg_in(network, image):
     return stylize.vgg.preprocess(image, network.mean_pixel)[None]
 
 
-def tiled(objective, net, targets, tile, halo, seed=0):
-    grid = tiles.Grid(tile, halo)
-    return tiles.TiledObjective(objective, net, targets, grid, np.random.default_rng(seed))
+def tiled(objective, net, targets, size, tile, halo, seed=0):
+    """A TiledObjective of windows at most tile + 2 halo pixels wide and high."""
+    grid = tiles.plan(size, max_side=tile + 2 * halo, halo=halo)
+    rng = np.random.default_rng(seed)
+    return tiles.TiledObjective(objective, net, targets, grid, rng)
+
+
+def assert_exact(terms, gradient, whole, whole_gradient):
+    """The terms and gradient are the whole image's, to float rounding."""
+    np.testing.assert_allclose([float(t) for t in terms], [float(t) for t in whole], rtol=2e-5)
+    scale = np.abs(whole_gradient.numpy()).max()
+    np.testing.assert_allclose(gradient.numpy(), whole_gradient.numpy(), atol=2e-5 * scale)
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_tiles_with_a_halo_covering_the_receptive_field_are_exact(network, pooling):
     # An odd size: the poolings pad the whole image at its bottom and right edges.
-    objective, net, targets, image = problem(network, Size(75, 101), pooling)
+    objective, net, targets, image = problem(network, Size(250, 301), pooling)
     whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
-    split = tiled(objective, net, targets, 32, EXACT_HALO)
-    for seed in range(2):  # two grid offsets
+    split = tiled(objective, net, targets, Size(250, 301), 80, EXACT_HALO)
+    assert split.grid.count == 6
+    for seed in range(2):  # two draws of the cores' edges
         split.rng = np.random.default_rng(seed)
-        terms, gradient = split.terms_and_gradient(image)
-        np.testing.assert_allclose([float(t) for t in terms], [float(t) for t in whole], rtol=2e-5)
-        scale = np.abs(whole_gradient.numpy()).max()
-        np.testing.assert_allclose(gradient.numpy(), whole_gradient.numpy(), atol=2e-5 * scale)
+        assert_exact(*split.terms_and_gradient(image), whole, whole_gradient)
     assert [float(t) for t in split.terms(image)] == pytest.approx([float(t) for t in whole], 2e-5)
 
 
 def test_a_small_halo_is_close_but_not_exact(network):
     objective, net, targets, image = problem(network, Size(96, 128))
     whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
-    terms, gradient = tiled(objective, net, targets, 32, 16).terms_and_gradient(image)
+    terms, gradient = tiled(objective, net, targets, Size(96, 128), 32, 16).terms_and_gradient(
+        image
+    )
     total, whole_total = float(tf.add_n(terms)), float(tf.add_n(whole))
     assert total == pytest.approx(whole_total, rel=0.05)
     assert float(terms[2]) == pytest.approx(float(whole[2]), rel=1e-6)  # tv: whole image
@@ -89,10 +98,11 @@ def test_a_small_halo_is_close_but_not_exact(network):
 
 def test_tiled_features_and_grams_match_the_whole_image(network):
     net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
-    x = vgg_in(network, smooth_image(70, 90, 5))
+    x = vgg_in(network, smooth_image(250, 301, 5))
     layers = ("relu1_1", "relu3_1", "relu4_2", "relu5_1")
     whole = stylize.vgg.extract(net, tf.constant(x), layers)
-    grid = tiles.Grid(32, EXACT_HALO)
+    grid = tiles.plan(Size(250, 301), max_side=240, halo=EXACT_HALO)
+    assert grid.count > 1
     split = tiles.features(net, x, layers, "max", grid)
     grams = tiles.grams(net, x, layers, "max", grid)
     for name in layers:
@@ -101,16 +111,33 @@ def test_tiled_features_and_grams_match_the_whole_image(network):
         np.testing.assert_allclose(grams[name].numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
-def test_cores_cover_the_image_once():
-    grid = tiles.Grid(32, 16)
-    for offset in ((0, 0), (16, 16), (0, 16)):
-        covered = np.zeros((70, 100), int)
-        for y, x in grid.cores(Size(70, 100), offset):
-            assert (y - offset[0]) % 32 == 0 and (x - offset[1]) % 32 == 0
-            covered[max(y, 0) : y + 32, max(x, 0) : x + 32] += 1
+@pytest.mark.parametrize("size", [Size(70, 100), Size(250, 301), Size(768, 1024)])
+def test_cores_cover_the_image_once_inside_their_windows(size):
+    grid = tiles.plan(size, max_side=160, halo=32)
+    assert grid.window.height <= 160 and grid.window.width <= 160
+    for seed in (None, 1, 2):
+        covered = np.zeros(size, int)
+        cuts = grid.cuts(None if seed is None else np.random.default_rng(seed))
+        assert len(cuts) == grid.count
+        for (y, x), (top, left, bottom, right) in cuts:
+            # Inside the image, aligned with the poolings, the core in it with its context.
+            assert y % 16 == 0 and x % 16 == 0
+            assert y + grid.window.height <= size.height and x + grid.window.width <= size.width
+            assert y == 0 or top >= 32
+            assert x == 0 or left >= 32
+            assert y + grid.window.height == size.height or grid.window.height - bottom >= 32
+            assert x + grid.window.width == size.width or grid.window.width - right >= 32
+            covered[y + top : y + bottom, x + left : x + right] += 1
         assert (covered == 1).all()
-    with pytest.raises(ValueError, match="multiples of 16"):
-        tiles.Grid(40)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        tiles.plan(size, halo=40)
+
+
+def test_the_cores_edges_move():
+    grid = tiles.plan(Size(768, 1024), max_side=320)
+    rng = np.random.default_rng(0)
+    edges = [{(y + top, x + left) for (y, x), (top, left, *_) in grid.cuts(rng)} for _ in range(4)]
+    assert len({frozenset(e) for e in edges}) == 4
 
 
 def test_layer_strides():
@@ -130,23 +157,24 @@ def test_memory_sizes(text, expected):
     assert memory.parse_size(text) == expected
 
 
-def test_the_tile_of_least_work_that_fits_is_chosen():
+def test_the_windows_of_least_work_that_fit_are_chosen():
     output, styles = Size(2160, 3840), [Size(2160, 3840)]
-    budget = 6 * 2**30
-    tile = memory.choose_tile(output, styles, budget, "float32", False, False)
-    assert tile % 16 == 0 and tile >= memory.MIN_TILE
-    assert memory.tiled_needed(output, styles, tile, "float32", False, False) <= budget
-    fitting = [
-        t
-        for t in range(32, 3856, 16)
-        if memory.tiled_needed(output, styles, t, "float32", False, False) <= budget
-    ]
-    work = memory.tile_work(output, tile)
-    assert all(memory.tile_work(output, t) >= work - 0.005 for t in fitting)
-    # Tiles that leave most of their windows outside the picture are not chosen.
-    assert memory.choose_tile(Size(1152, 2048), styles, 16 * 2**30, "float32", False, False) < 1152
-    assert memory.choose_tile(output, styles, 2**30, "float32", False, False) is None
-    assert memory.choose_tile(output, styles, budget, "float32", True, False) is None
+    areas = []
+    for budget in (4 * 2**30, 6 * 2**30):
+        area = memory.window_area(output, styles, budget, "float32", False, False)
+        needed = memory.tiled_needed(output, styles, area, "float32", False, False)
+        assert (
+            needed
+            <= budget
+            < memory.tiled_needed(output, styles, area + 50, "float32", False, False)
+        )
+        grid = tiles.plan(output, max_area=area)
+        assert grid.window.height * grid.window.width <= area
+        areas.append(grid.work())
+    # More memory, larger windows: less of their context is computed twice.
+    assert areas[0] > areas[1] and areas[1] < 1.3
+    assert memory.window_area(output, styles, 2**30, "float32", False, False) is None
+    assert memory.window_area(output, styles, 6 * 2**30, "float32", True, False) is None
 
 
 # --- whole runs -------------------------------------------------------------------------
@@ -169,7 +197,7 @@ def test_cli_run_with_tiles_prints_the_untiled_first_losses(inputs, network_path
 
 
 def test_coarse_to_fine_lbfgs_and_the_budget_with_tiles(network):
-    content, style = smooth_image(64, 96, 1), smooth_image(70, 90, 2)
+    content, style = smooth_image(128, 160, 1), smooth_image(70, 90, 2)
     reports = []
     steps = list(
         run_stylize(
@@ -177,10 +205,10 @@ def test_coarse_to_fine_lbfgs_and_the_budget_with_tiles(network):
             tile_size=32, checkpoint_iterations=2, on_tile=lambda *a: reports.append(a),
         )
     )  # fmt: skip
-    assert steps[-1].final and steps[-1].image.shape == (64, 96, 3)
+    assert steps[-1].final and steps[-1].image.shape == (128, 160, 3)
     assert steps[-1].losses.total < steps[3].losses.total
-    # 64x96 with 32-pixel tiles: up to 3x4 cores (the grid moved both ways), two passes.
-    assert 12 <= max(total for _, total in reports) <= 24
+    # Two passes over the windows at each evaluation.
+    assert max(total for _, total in reports) == 2 * tiles.plan(Size(128, 160), max_side=96).count
     # A budget too small for the whole image tiles it (here: too small for any tile).
     reports.clear()
     steps = list(run_stylize(network, content, [style], seed=0, iterations=2, scales=1,
@@ -220,15 +248,15 @@ def test_no_seams_at_the_last_grid(network):
     size = Size(1152, 2048)
     objective, net, targets, _ = problem(network, size, seed=4)
     start = vgg_in(network, smooth_image(*size, 9))
-    split = tiled(objective, net, targets, 256, memory.TILE_HALO, seed=5)
+    split = tiled(objective, net, targets, size, 256, memory.TILE_HALO, seed=5)
     adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8, 0.0)))
     optimiser = stylize.Adam(objective, start, net, targets, adam, split)
     for _ in range(6):
         optimiser.step()
     picture = optimiser.last()[0]
     for axis in (0, 1):
-        lines = list(range(split.offset[axis], size[axis], 256))
-        assert seam_score(picture, lines, axis) < 2, axis
+        lines = sorted({corner[axis] + core[axis] for corner, core in split.last_cuts} - {0})
+        assert lines and seam_score(picture, lines, axis) < 2, axis
 
 
 def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
@@ -239,7 +267,7 @@ def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
     mask = tf.constant(rng.uniform(0, 1, (1, *size, 1)).astype(np.float32))
     targets = targets._replace(temporal=stylize.Temporal(warped, mask, tf.constant(2.0)))
     whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
-    split = tiled(objective, net, targets, 32, 16)
+    split = tiled(objective, net, targets, size, 32, 16)
     terms, gradient = split.terms_and_gradient(image)
     assert len(whole) == len(terms) == 4
     np.testing.assert_allclose(terms[3], whole[3], rtol=1e-6)
@@ -247,5 +275,5 @@ def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
         [float(t) for t in split.terms(image)][3], float(whole[3]), rtol=1e-6
     )
     # The temporal term's gradient reaches the image: with it the gradient differs.
-    plain = tiled(objective, net, targets._replace(temporal=None), 32, 16)
+    plain = tiled(objective, net, targets._replace(temporal=None), size, 32, 16)
     assert not np.allclose(gradient, plain.terms_and_gradient(image)[1])
