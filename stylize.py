@@ -689,7 +689,7 @@ class _Run:
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
         """The loss computed tile by tile at a size, or None if that size is not tiled."""
         grid = self.grid(size)
-        if grid is None:
+        if grid is None or grid.count == 1:  # one window: the whole image, in one pass
             return None
         objective, targets = self.objective, self.targets(size)
         return tiles.TiledObjective(objective, self.net, targets, grid, self.grid_rng, self.on_tile)

@@ -157,7 +157,7 @@ def large(args: argparse.Namespace, folder: Path) -> None:
 
 def _windows(grid) -> str:
     """'rows x columns of HxW' (window pixels), or 'whole'."""
-    if grid is None:
+    if grid is None or grid.count == 1:
         return "whole"
     window = grid.window
     return f"{grid.rows.count}x{grid.columns.count} of {window.width}x{window.height}"
