@@ -178,20 +178,29 @@ def for_budget(
 def _window_cores(
     net: dict, layers: tuple[str, ...], pooling: str, window: tf.Tensor, core: tf.Tensor
 ) -> dict[str, tf.Tensor]:
-    """{layer: its positions in the core, float32} of a window; core is (top, left, bottom,
-    right) in window pixels, multiples of every layer's stride but where it meets the image's
-    edge (which the window shares, so rounding up keeps the image's last positions)."""
+    """{layer: its features in float32, zero outside the core} of a window (see _in_core)."""
     found = vgg.extract(net, window, layers, pooling)
-    return {
-        name: tf.cast(_core(x, core, layer_stride(name)), tf.float32) for name, x in found.items()
-    }
+    return {name: tf.cast(x, tf.float32) * _in_core(x, core, name) for name, x in found.items()}
 
 
-def _core(x: tf.Tensor, core: tf.Tensor, stride: int) -> tf.Tensor:
-    """The core's positions of a window's layer of this stride."""
-    top, left = core[0] // stride, core[1] // stride
-    bottom, right = -(-core[2] // stride), -(-core[3] // stride)
-    return x[:, top:bottom, left:right]
+def _in_core(x: tf.Tensor, core: tf.Tensor, layer: str) -> tf.Tensor:
+    """1 at the positions of a window's layer that are in the core, else 0 (1xhxwx1).
+
+    core is (top, left, bottom, right) in window pixels, multiples of every layer's stride
+    but where it meets the image's edge (which the window shares, so rounding up keeps the
+    image's last positions). A mask, not a slice: a slice's shape changes with the core, and
+    computing on unknown shapes made a window's gradient pass 25% slower (1088x1152 window,
+    bfloat16).
+    """
+    top, left, bottom, right = _positions_of(core, layer_stride(layer))
+    rows, columns = tf.range(x.shape[1]), tf.range(x.shape[2])
+    inside = ((rows >= top) & (rows < bottom))[:, None] & ((columns >= left) & (columns < right))
+    return tf.cast(inside, tf.float32)[None, :, :, None]
+
+
+def _positions_of(core, stride: int) -> tuple:
+    """The core's (top, left, bottom, right) in positions of a layer of this stride."""
+    return core[0] // stride, core[1] // stride, -(-core[2] // stride), -(-core[3] // stride)
 
 
 def _flat(x: tf.Tensor) -> tf.Tensor:
@@ -230,12 +239,14 @@ def features(
     size, out = Size(*image.shape[1:3]), {}
     grid = grid.fitted(size)
     for (y, x), core in grid.cuts():
-        for name, part in run(_window(image, (y, x), grid.window), tf.constant(core)).items():
+        for name, found in run(_window(image, (y, x), grid.window), tf.constant(core)).items():
             stride = layer_stride(name)
             if name not in out:
-                out[name] = np.zeros((1, *_layer_shape(size, stride), part.shape[3]), np.float32)
-            top, left = (y + core[0]) // stride, (x + core[1]) // stride
-            out[name][:, top : top + part.shape[1], left : left + part.shape[2]] = part.numpy()
+                out[name] = np.zeros((1, *_layer_shape(size, stride), found.shape[3]), np.float32)
+            top, left, bottom, right = _positions_of(core, stride)
+            part = found.numpy()[:, top:bottom, left:right]
+            top, left = top + y // stride, left + x // stride
+            out[name][:, top : top + part.shape[1], left : left + part.shape[2]] = part
     return out
 
 
@@ -275,6 +286,7 @@ class TiledObjective:
         self.content = {name: np.asarray(p) for name, p in targets.content.items()}
         self._stats = tf.function(self._window_stats)
         self._gradient = tf.function(self._window_gradient)
+        self._last = tf.function(self._last_window)
         self._pixels = tf.function(self._pixel_terms_and_gradient)
         self.last_cuts: list[Cut] = []  # the windows and cores of the last evaluation
 
@@ -299,7 +311,7 @@ class TiledObjective:
         cores = self._cores(window, core)
         sums = {n: _sum_ftf(cores[n]) for n in self.objective.style_layers}
         squares = {
-            n: tf.reduce_sum(tf.square(cores[n] - _core(p, core, layer_stride(n))))
+            n: tf.reduce_sum(tf.square(cores[n] - p * _in_core(p, core, n)))
             for n, p in content.items()
         }
         return sums, squares
@@ -319,7 +331,7 @@ class TiledObjective:
                 if name in matrices:
                     slope += tf.reshape(tf.matmul(_flat(x), matrices[name]), tf.shape(x))
                 if name in scales:
-                    target = _core(content[name], core, layer_stride(name))
+                    target = content[name] * _in_core(content[name], core, name)
                     slope += scales[name] * (x - target)
                 parts.append(tf.reduce_sum(x * tf.stop_gradient(slope)))
             surrogate = tf.add_n(parts)
@@ -348,60 +360,95 @@ class TiledObjective:
         corner, core = cut
         return _window(array, corner, self.grid.window), tf.constant(core), self._content(corner)
 
-    def _losses(self, sums: dict, squares: dict) -> tuple[tuple, tuple[dict, dict]]:
-        """The (content, style) terms from the cores' sums, and the slopes of the next
-        gradient pass: (U + U^T) / size per style layer, the content layers' factors."""
-        objective, targets = self.objective, self.targets
+    def _grams(self, sums: dict) -> dict:
+        """The whole image's Gram matrices from the cores' sums of F^T F."""
         size = Size(self.grid.rows.length, self.grid.columns.length)
-        grams = {n: s / _positions(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
+        return {n: s / _positions(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
+
+    def _style(self, grams: dict) -> tf.Tensor:
+        """The weighted style term of Gram matrices."""
+        objective, targets = self.objective, self.targets
+        return targets.style_weight * _stylize().style_loss(
+            grams, list(targets.styles), targets.blend, objective.style_layers
+        )
+
+    def _terms(self, sums: dict, squares: dict) -> tuple[tf.Tensor, tf.Tensor]:
+        """The (content, style) terms from the cores' sums."""
+        content = [
+            weight * squares[name] / float(np.prod(self.content[name].shape))
+            for name, weight in self.objective.content_layers.items()
+        ]
+        return self.targets.content_weight * tf.add_n(content), self._style(self._grams(sums))
+
+    def _slopes(self, sums: dict) -> tuple[dict, dict]:
+        """What a window's gradient pass needs: (U + U^T) / size per style layer (U = dL/dG),
+        and each content layer's factor of (F - P) in dL/dF."""
+        grams = self._grams(sums)
         with tf.GradientTape() as tape:
             tape.watch(grams)
-            style = targets.style_weight * _stylize().style_loss(
-                grams, list(targets.styles), targets.blend, objective.style_layers
-            )
+            style = self._style(grams)
         u = tape.gradient(style, grams)
+        size = Size(self.grid.rows.length, self.grid.columns.length)
         matrices = {
             n: (u[n] + tf.transpose(u[n])) / _positions(size, layer_stride(n), g.shape[0])
             for n, g in grams.items()
         }
-        content, scales = [], {}
-        for name, weight in objective.content_layers.items():
-            elements = float(np.prod(self.content[name].shape))
-            content.append(weight * squares[name] / elements)
-            scales[name] = targets.content_weight * weight * 2 / elements
-        return (targets.content_weight * tf.add_n(content), style), (matrices, scales)
+        scales = {
+            name: self.targets.content_weight * weight * 2 / float(np.prod(target.shape))
+            for (name, weight), target in zip(
+                self.objective.content_layers.items(), self.content.values(), strict=True
+            )
+        }
+        return matrices, scales
 
-    def _stats_pass(self, array: np.ndarray, passes: int) -> tuple[tuple, tuple[dict, dict]]:
-        """The forward pass over the windows: the (content, style) terms and next slopes."""
+    def _last_window(self, window, core, content, sums, squares) -> tuple:
+        """The last window in one pass: the image's terms from its cores' sums and the other
+        windows' (given), its part of their gradient, and the other windows' slopes."""
+        with tf.GradientTape() as tape:
+            tape.watch(window)
+            own = self._window_stats(window, core, content)
+            sums, squares = _add(sums, own[0]), _add(squares, own[1])
+            terms = self._terms(sums, squares)
+            total = tf.add_n(terms)
+        gradient = tape.gradient(total, window)
+        return terms, self._slopes({n: tf.stop_gradient(s) for n, s in sums.items()}), gradient
+
+    def _stats_pass(self, array: np.ndarray, cuts: list[Cut], total: int) -> tuple[dict, dict]:
+        """The forward pass over the windows of cuts: their cores' sums (_window_stats)."""
         sums, squares = {}, {}
-        for k, cut in enumerate(self.last_cuts):
+        for k, cut in enumerate(cuts):
             part = self._stats(*self._inputs(array, cut))
             sums, squares = _add(sums, part[0]), _add(squares, part[1])
-            self._report(k + 1, passes * len(self.last_cuts))
-        return self._losses(sums, squares)
+            self._report(k + 1, total)
+        return sums, squares
 
     def terms(self, image) -> tuple[tf.Tensor, ...]:
         """(content, style, tv[, temporal]) of the image: a forward pass over the windows,
         the whole image's pixel terms."""
         array = self._cut(image)
-        (content, style), _ = self._stats_pass(array, 1)
+        sums, squares = self._stats_pass(array, self.last_cuts, len(self.last_cuts))
         pixels, _ = self._pixels(tf.constant(array), self.targets)
-        return content, style, *pixels
+        return *self._terms(sums, squares), *pixels
 
     def terms_and_gradient(self, image) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
-        """The loss terms of the image and the gradient of their sum, two passes over the
-        windows."""
+        """The loss terms of the image and the gradient of their sum: a forward pass over all
+        windows but the last, the last one's forward and backward (which completes the Gram
+        matrices), then the others' forward and backward again."""
         array = self._cut(image)
-        terms, slopes = self._stats_pass(array, 2)
+        *others, last = self.last_cuts
+        count = 2 * len(others) + 1
+        sums, squares = self._stats_pass(array, others, count)
+        terms, slopes, part = self._last(*self._inputs(array, last), sums, squares)
+        self._report(len(others) + 1, count)
         pixels, gradient = self._pixels(tf.constant(array), self.targets)
         total = gradient.numpy()
         del gradient
-        count = len(self.last_cuts)
-        for k, cut in enumerate(self.last_cuts):
-            part = self._gradient(*self._inputs(array, cut), *slopes)
+        for k, cut in enumerate([last, *others]):
+            if k:
+                part = self._gradient(*self._inputs(array, cut), *slopes)
+                self._report(len(others) + 1 + k, count)
             (y, x), _ = cut
             total[:, y : y + part.shape[1], x : x + part.shape[2]] += part.numpy()
-            self._report(count + k + 1, 2 * count)
         return (*terms, *pixels), tf.constant(total)
 
 

@@ -207,8 +207,9 @@ def test_coarse_to_fine_lbfgs_and_the_budget_with_tiles(network):
     )  # fmt: skip
     assert steps[-1].final and steps[-1].image.shape == (128, 160, 3)
     assert steps[-1].losses.total < steps[3].losses.total
-    # Two passes over the windows at each evaluation.
-    assert max(total for _, total in reports) == 2 * tiles.plan(Size(128, 160), max_side=96).count
+    # Two passes over the windows at each evaluation, but one over the last window.
+    count = tiles.plan(Size(128, 160), max_side=96).count
+    assert count > 1 and max(total for _, total in reports) == 2 * count - 1
     # A budget too small for the whole image tiles it (here: too small for any tile).
     reports.clear()
     steps = list(run_stylize(network, content, [style], seed=0, iterations=2, scales=1,
