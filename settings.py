@@ -170,8 +170,8 @@ class Settings:
         " computed in tiles, as large as fit", "what is available: the RAM, or the GPU's memory",
         type=parse_memory, metavar="SIZE")
     tile_size: int | None = option(
-        None, "compute every iteration in tiles of N x N pixels (and context around them), even"
-        " when the whole image fits", "tiles only where the image does not fit",
+        None, "compute every iteration in tiles of at most N x N pixels (and context around"
+        " them), even when the whole image fits", "tiles only where the image does not fit",
         type=parse_tile, metavar="N")
     content_weight: float = option(5.0, "content loss weight", type=weight)
     style_weight: float = option(100.0, "style loss weight", type=weight)
