@@ -15,6 +15,9 @@ belongs to exactly one core, so:
    dL/dF = F (U + U^T) / size for style and the content term's own; the windows' gradients
    (halo pixels included) are added up into the image's gradient.
 
+The last window skips step 1: its forward pass with a tape adds its own sums to the other
+windows', and the gradient of the losses of those sums is its part of the whole gradient.
+
 The total variation term and its gradient are the whole image's. The cores' edges move at
 random at each evaluation, so no seam stays in one place.
 """
