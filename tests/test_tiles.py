@@ -173,6 +173,10 @@ def test_the_windows_of_least_work_that_fit_are_chosen():
         areas.append(grid.work())
     # More memory, larger windows: less of their context is computed twice.
     assert areas[0] > areas[1] and areas[1] < 1.3
+    # A size that fits whole is not tiled.
+    half = Size(1080, 1920)
+    assert tiles.for_budget(half, [half], 16 * 2**30, "bfloat16", False, False) is None
+    assert tiles.for_budget(half, [half], 4 * 2**30, "bfloat16", False, False).count > 1
     assert memory.window_area(output, styles, 2**30, "float32", False, False) is None
     assert memory.window_area(output, styles, 6 * 2**30, "float32", True, False) is None
 
