@@ -222,7 +222,7 @@ def _layer_shape(size: Size, stride: int) -> tuple[int, int]:
     return -(-size.height // stride), -(-size.width // stride)
 
 
-def _positions(size: Size, stride: int, channels: int) -> float:
+def _elements(size: Size, stride: int, channels: int) -> float:
     """The number of elements of a layer of this stride and channels, for an image of size."""
     height, width = _layer_shape(size, stride)
     return float(height * width * channels)
@@ -264,7 +264,7 @@ def grams(
     grid = grid.fitted(size)
     for corner, core in grid.cuts():
         sums = _add(sums, run(_window(image, corner, grid.window), tf.constant(core)))
-    return {n: s / _positions(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
+    return {n: s / _elements(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
 
 
 class TiledObjective:
@@ -366,7 +366,7 @@ class TiledObjective:
     def _grams(self, sums: dict) -> dict:
         """The whole image's Gram matrices from the cores' sums of F^T F."""
         size = Size(self.grid.rows.length, self.grid.columns.length)
-        return {n: s / _positions(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
+        return {n: s / _elements(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
 
     def _style(self, grams: dict) -> tf.Tensor:
         """The weighted style term of Gram matrices."""
@@ -393,7 +393,7 @@ class TiledObjective:
         u = tape.gradient(style, grams)
         size = Size(self.grid.rows.length, self.grid.columns.length)
         matrices = {
-            n: (u[n] + tf.transpose(u[n])) / _positions(size, layer_stride(n), g.shape[0])
+            n: (u[n] + tf.transpose(u[n])) / _elements(size, layer_stride(n), g.shape[0])
             for n, g in grams.items()
         }
         scales = {
