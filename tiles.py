@@ -116,6 +116,11 @@ class Grid:
         return Size(self.rows.window, self.columns.window)
 
     @property
+    def size(self) -> Size:
+        """The size of the image cut."""
+        return Size(self.rows.length, self.columns.length)
+
+    @property
     def count(self) -> int:
         """How many windows an evaluation runs."""
         return self.rows.count * self.columns.count
@@ -127,7 +132,7 @@ class Grid:
 
     def fitted(self, size: Size) -> Grid:
         """This grid, or for an image of another size one whose windows are no larger."""
-        if size == (self.rows.length, self.columns.length):
+        if size == self.size:
             return self
         window = self.window
         return plan(size, window.height * window.width, max(window), self.rows.halo)
@@ -287,6 +292,7 @@ class TiledObjective:
         self.objective, self.targets, self.grid, self.rng = objective, targets, grid, rng
         self.net, self.on_tile = net, on_tile
         self.content = {name: np.asarray(p) for name, p in targets.content.items()}
+        self.elements = {name: float(p.size) for name, p in self.content.items()}
         self._stats = tf.function(self._window_stats)
         self._gradient = tf.function(self._window_gradient)
         self._last = tf.function(self._last_window)
@@ -365,7 +371,7 @@ class TiledObjective:
 
     def _grams(self, sums: dict) -> dict:
         """The whole image's Gram matrices from the cores' sums of F^T F."""
-        size = Size(self.grid.rows.length, self.grid.columns.length)
+        size = self.grid.size
         return {n: s / _elements(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
 
     def _style(self, grams: dict) -> tf.Tensor:
@@ -378,7 +384,7 @@ class TiledObjective:
     def _terms(self, sums: dict, squares: dict) -> tuple[tf.Tensor, tf.Tensor]:
         """The (content, style) terms from the cores' sums."""
         content = [
-            weight * squares[name] / float(np.prod(self.content[name].shape))
+            weight * squares[name] / self.elements[name]
             for name, weight in self.objective.content_layers.items()
         ]
         return self.targets.content_weight * tf.add_n(content), self._style(self._grams(sums))
@@ -391,16 +397,14 @@ class TiledObjective:
             tape.watch(grams)
             style = self._style(grams)
         u = tape.gradient(style, grams)
-        size = Size(self.grid.rows.length, self.grid.columns.length)
+        size = self.grid.size
         matrices = {
             n: (u[n] + tf.transpose(u[n])) / _elements(size, layer_stride(n), g.shape[0])
             for n, g in grams.items()
         }
         scales = {
-            name: self.targets.content_weight * weight * 2 / float(np.prod(target.shape))
-            for (name, weight), target in zip(
-                self.objective.content_layers.items(), self.content.values(), strict=True
-            )
+            name: self.targets.content_weight * weight * 2 / self.elements[name]
+            for name, weight in self.objective.content_layers.items()
         }
         return matrices, scales
 
