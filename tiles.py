@@ -18,8 +18,9 @@ belongs to exactly one core, so:
 The last window skips step 1: its forward pass with a tape adds its own sums to the other
 windows', and the gradient of the losses of those sums is its part of the whole gradient.
 
-The total variation term and its gradient are the whole image's. The cores' edges move at
-random at each evaluation, so no seam stays in one place.
+The total variation term (and a video frame's temporal term) and its gradient are the whole
+image's, computed band by band of rows. The cores' edges move at random at each evaluation, so
+no seam stays in one place.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ ALIGN = memory.TILE_ALIGN
 # Units of ALIGN pixels that the cores of an axis may shift by between evaluations, at least:
 # windows are made that much larger than the fewest pixels that would cover the axis.
 JITTER = 3
+
+# Rows of the image per band of the pixel terms: at once, those of a 3840x2160 image and their
+# gradient took 950 MB beyond the image, band by band 150 (bench/README.md).
+PIXEL_BAND = 256
 
 OnTile = Callable[[int, int], None]  # told (tiles done, tiles in all) as an iteration goes
 # A window's top-left corner (image pixels) and its core's (top, left, bottom, right) in it.
@@ -296,7 +301,8 @@ class TiledObjective:
         self._stats = tf.function(self._window_stats)
         self._gradient = tf.function(self._window_gradient)
         self._last = tf.function(self._last_window)
-        self._pixels = tf.function(self._pixel_terms_and_gradient)
+        self._band = tf.function(self._pixel_band)
+        self.pixel_weights = self._pixel_weights()
         self.last_cuts: list[Cut] = []  # the windows and cores of the last evaluation
 
     def _cores(self, window: tf.Tensor, core: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -346,13 +352,48 @@ class TiledObjective:
             surrogate = tf.add_n(parts)
         return tape.gradient(surrogate, window)
 
-    def _pixel_terms_and_gradient(self, image: tf.Tensor, targets) -> tuple:
-        """The whole image's pixel terms (tv, and a video frame's temporal) and their gradient."""
+    def _pixel_weights(self) -> tf.Tensor:
+        """The factors of the pixel terms' sums: each term's weight over its count (tv's
+        vertical and horizontal differences, a video frame's temporal elements)."""
+        (height, width), targets = self.grid.size, self.targets
+        temporal = 0.0 if targets.temporal is None else targets.temporal.weight
+        counts = ((height - 1) * width * 3, height * (width - 1) * 3, height * width * 3)
+        weights = (targets.tv_weight, targets.tv_weight, temporal)
+        return tf.stack([tf.cast(w, tf.float32) / n for w, n in zip(weights, counts, strict=True)])
+
+    def _pixel_band(self, band, rows: int, weights, temporal) -> tuple:
+        """A band's part of the pixel terms (as Objective.pixel_terms) and of their gradient.
+
+        band holds its own rows and, but at the image's bottom, the next row (for its last
+        vertical differences); temporal is None or the band's (warped image, mask).
+        """
         with tf.GradientTape() as tape:
-            tape.watch(image)
-            terms = self.objective.pixel_terms(image, targets)
+            tape.watch(band)
+            own = band[:, :rows]
+            dy, dx = band[:, 1:] - band[:, :-1], own[:, :, 1:] - own[:, :, :-1]
+            terms = [weights[0] * tf.reduce_sum(dy**2) + weights[1] * tf.reduce_sum(dx**2)]
+            if temporal is not None:
+                warped, mask = temporal
+                terms.append(weights[2] * tf.reduce_sum(mask * (own - warped) ** 2))
             total = tf.add_n(terms)
-        return terms, tape.gradient(total, image)
+        return terms, tape.gradient(total, band)
+
+    def _pixel_pass(self, array: np.ndarray) -> tuple[list[tf.Tensor], np.ndarray]:
+        """The whole image's pixel terms (tv, and a video frame's temporal) and their
+        gradient, band by band of rows (at once, their differences would take several
+        images' memory)."""
+        height, temporal = array.shape[1], self.targets.temporal
+        terms, gradient = [], np.zeros_like(array)
+        for top in range(0, height, PIXEL_BAND):
+            rows = min(PIXEL_BAND, height - top)
+            band = tf.constant(array[:, top : top + rows + 1])
+            frame = None  # a video frame's temporal target over the band's own rows
+            if temporal is not None:
+                frame = (temporal.image[:, top : top + rows], temporal.mask[:, top : top + rows])
+            part, slope = self._band(band, rows, self.pixel_weights, frame)
+            terms = [a + b for a, b in zip(terms, part, strict=True)] if terms else part
+            gradient[:, top : top + band.shape[1]] += slope.numpy()
+        return terms, gradient
 
     def _report(self, done: int, total: int) -> None:
         if self.on_tile is not None:
@@ -434,7 +475,7 @@ class TiledObjective:
         the whole image's pixel terms."""
         array = self._cut(image)
         sums, squares = self._stats_pass(array, self.last_cuts, len(self.last_cuts))
-        pixels, _ = self._pixels(tf.constant(array), self.targets)
+        pixels, _ = self._pixel_pass(array)
         return *self._terms(sums, squares), *pixels
 
     def terms_and_gradient(self, image) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
@@ -447,9 +488,7 @@ class TiledObjective:
         sums, squares = self._stats_pass(array, others, count)
         terms, slopes, part = self._last(*self._inputs(array, last), sums, squares)
         self._report(len(others) + 1, count)
-        pixels, gradient = self._pixels(tf.constant(array), self.targets)
-        total = gradient.numpy()
-        del gradient
+        pixels, total = self._pixel_pass(array)
         for k, cut in enumerate([last, *others]):
             if k:
                 part = self._gradient(*self._inputs(array, cut), *slopes)

@@ -282,3 +282,23 @@ def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
     # The temporal term's gradient reaches the image: with it the gradient differs.
     plain = tiled(objective, net, targets._replace(temporal=None), size, 32, 16)
     assert not np.allclose(gradient, plain.terms_and_gradient(image)[1])
+
+
+@pytest.mark.parametrize("band", [7, 256])
+def test_the_pixel_terms_band_by_band_are_the_whole_images(network, monkeypatch, band):
+    # Bands of 7 rows split 45 rows as 7 x 6 + 3; 256 takes them at once.
+    monkeypatch.setattr(tiles, "PIXEL_BAND", band)
+    size = Size(45, 64)
+    objective, net, targets, image = problem(network, size, seed=4)
+    rng = np.random.default_rng(5)
+    warped = tf.constant(rng.standard_normal((1, *size, 3)).astype(np.float32) * 30)
+    mask = tf.constant(rng.uniform(0, 1, (1, *size, 1)).astype(np.float32))
+    targets = targets._replace(temporal=stylize.Temporal(warped, mask, tf.constant(2.0)))
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        whole = objective.pixel_terms(image, targets)
+        total = tf.add_n(whole)
+    expected = tape.gradient(total, image).numpy()
+    terms, gradient = tiled(objective, net, targets, size, 32, 16)._pixel_pass(image.numpy())
+    np.testing.assert_allclose([float(t) for t in terms], [float(t) for t in whole], rtol=1e-5)
+    np.testing.assert_allclose(gradient, expected, atol=1e-5 * np.abs(expected).max())
