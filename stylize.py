@@ -754,7 +754,9 @@ class _Run:
         """A preprocessed 1xhxwx3 array as an 8-bit RGB image at the output size."""
         if x is None:
             return None
-        return images.to_uint8(vgg.unprocess(_upsample(x, self.output_size)[0], self.mean))
+        if x.shape[1:3] != self.output_size:
+            x = _upsample(x, self.output_size)
+        return images.to_uint8(vgg.unprocess(x[0], self.mean))
 
     def first_losses(self, initial: np.ndarray | None) -> Losses | None:
         """With several sizes, the losses of the starting image at the output size."""
