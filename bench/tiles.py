@@ -141,9 +141,10 @@ def large(args: argparse.Namespace, folder: Path) -> None:
             rows = [(args.max_memory, chosen_grid(width, height, budget, precision))]
             whole = memory.needed(images_size(width, height), [bench_style_size(width)])
             if args.whole and whole <= available:
-                rows.append(("64GB", None))
+                rows.append((None, None))  # the command's default: no budget, so no tiles
             for limit, grid in rows:
-                options = [*common, "--precision", precision, "--max-memory", limit]
+                options = [*common, "--precision", precision]
+                options += ["--max-memory", limit] if limit else []
                 run = bench.run_cli(options, env)
                 seconds = run.seconds_per_iteration(1)
                 print(
