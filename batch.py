@@ -12,14 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import inputs, job, memory
+    from . import inputs, job
     from . import settings as options
     from .interrupts import Interrupted, Interrupts
     from .settings import Settings, UsageError
 else:  # a checkout: the modules side by side
     import inputs
     import job
-    import memory
     import settings as options
     from interrupts import Interrupted, Interrupts
     from settings import Settings, UsageError
@@ -191,18 +190,6 @@ def _ready(item: Settings | str, overwrite: bool, on_gpu: bool) -> bool:
     return True
 
 
-def _release_memory_for_tiles(jobs: list[Settings | str], on_gpu: bool) -> None:
-    """memory.return_freed_memory() if a job is computed in tiles under its --max-memory (a
-    job that cannot run counts as not: its error is told when its turn comes)."""
-    for item in jobs:
-        try:
-            if isinstance(item, Settings) and inputs.check_inputs(item, on_gpu):
-                memory.return_freed_memory()
-                return
-        except (ValueError, OSError):
-            pass
-
-
 def run_batch(
     parser: argparse.ArgumentParser,
     settings: Settings,
@@ -212,7 +199,6 @@ def run_batch(
 ) -> int:
     """Run the batch file's jobs (of this shard), skipping finished ones; 1 if any failed."""
     rows, jobs = read_jobs(parser, settings)
-    _release_memory_for_tiles(jobs, on_gpu)  # before the first job makes its first tensor
     summary, weights, style_cache = Summary(), None, {}
 
     def say(text: str) -> None:

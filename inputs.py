@@ -96,22 +96,21 @@ def _too_big(settings, content, styles, width, need, available, on_gpu, needed) 
     )
 
 
-def check_inputs(settings: Settings, on_gpu: bool = False) -> bool:
+def check_inputs(settings: Settings, on_gpu: bool = False) -> None:
     """ValueError for an input that exists but cannot be used, from the image headers only.
 
     Runs before any image is decoded or the network loaded: unreadable or oversized images,
-    an output too small, a run too big for the memory. Returns tiled_under_budget's answer.
+    an output too small, a run too big for the memory.
     """
     if media.is_video(settings.content):  # reached in a batch only
         raise ValueError(f"{settings.content}: a video runs on its own, not in a batch")
     content = images.image_size(settings.content)
-    return check_sizes(settings, content, f"content {settings.content}", on_gpu)
+    check_sizes(settings, content, f"content {settings.content}", on_gpu)
 
 
-def check_sizes(settings: Settings, content: Size, what: str, on_gpu: bool) -> bool:
+def check_sizes(settings: Settings, content: Size, what: str, on_gpu: bool) -> None:
     """ValueError if the output at content's size (what names it) would be too small, or the
-    run too big for the memory, from the style and initial images' headers; else
-    tiled_under_budget's answer."""
+    run too big for the memory, from the style and initial images' headers."""
     output = content if settings.width is None else images.fit_width(content, settings.width)
     if min(output) < MIN_OUTPUT_SIDE:
         raise ValueError(
@@ -121,18 +120,6 @@ def check_sizes(settings: Settings, content: Size, what: str, on_gpu: bool) -> b
     styles = [images.image_size(path) for path in settings.styles]
     initial = images.image_size(settings.initial) if settings.initial else None
     check_memory(settings, content, styles, on_gpu, initial)
-    return tiled_under_budget(settings, content, styles, on_gpu)
-
-
-def tiled_under_budget(settings: Settings, content: Size, styles: list[Size], on_gpu: bool):
-    """Whether --max-memory is given and the output size is computed in tiles to fit it."""
-    if not settings.max_memory:
-        return False
-    width = settings.width or content.width
-    output = images.fit_width(content, width)
-    scaled = style_sizes(styles, settings.style_scales, width)
-    needed = memory.needed(output, scaled, on_gpu)
-    return bool(settings.tile_size) or needed > settings.max_memory
 
 
 def load_inputs(settings: Settings) -> tuple[np.ndarray, list[np.ndarray], np.ndarray | None]:

@@ -73,18 +73,6 @@ def available(on_gpu: bool) -> int | None:
     return _gpu_available() if on_gpu else _host_available()
 
 
-def return_freed_memory() -> None:
-    """Make TensorFlow take its CPU memory from the system's allocator, which gives freed
-    memory back, rather than from oneDNN's pool (Linux x86), which keeps all it ever held.
-
-    With the pool, a coarse size's largest pass stayed held through the finer sizes: a
-    3840x2160 run in two sizes under a 4GB budget peaked at 4114 MiB, against 3485 with the
-    system's allocator, which took 12% longer (bench/README.md). TensorFlow reads this once,
-    at its first allocation, so it must come before any tensor is made.
-    """
-    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
-
-
 def needed(output: Size, styles: list[Size], on_gpu: bool = False) -> int:
     """Bytes a run at these sizes needs at its peak, by the model above with its margin."""
     pixels = output.height * output.width * MEMORY_PER_CONTENT_PIXEL

@@ -61,7 +61,7 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
     _import_tensorflow()
 
     if __package__:  # installed: the modules are the package neural_style_tf2
-        from . import batch, hardware, inputs, job, media, memory, network, vgg  # noqa: E402
+        from . import batch, hardware, inputs, job, media, network, vgg  # noqa: E402
         from . import settings as options  # noqa: E402
         from .interrupts import Interrupted, Interrupts  # noqa: E402
         from .settings import Settings, UsageError  # noqa: E402
@@ -71,7 +71,6 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
         import inputs  # noqa: E402
         import job  # noqa: E402
         import media  # noqa: E402
-        import memory  # noqa: E402
         import network  # noqa: E402
         import settings as options  # noqa: E402
         import vgg  # noqa: E402
@@ -132,8 +131,7 @@ def _main(argv: list[str] | None) -> int:
         if media.is_video(settings.content):
             return _run_video(settings, interrupts, gpu)
         options.validate(settings)
-        if inputs.check_inputs(settings, gpu):  # tiles under a ceiling: memory must go back
-            memory.return_freed_memory()
+        inputs.check_inputs(settings, gpu)
         loaded = inputs.load_inputs(settings)  # a damaged image is found before the network
         job.run(settings, load_network(settings), interrupts, settings.output, loaded=loaded)
         if interrupts.stop():  # the signal came during the last iteration

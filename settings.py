@@ -167,9 +167,7 @@ class Settings:
         False, "run even if the memory estimate says the sizes will not fit", result=False)
     max_memory: int | None = option(
         None, "memory the run may use, e.g. 6GB or 512MB; a size whose iteration needs more is"
-        " computed in tiles, as large as fit. Given, it also makes TensorFlow give the memory it"
-        " frees back at once (on a CPU; about a tenth slower)",
-        "what is available: the RAM, or the GPU's memory",
+        " computed in tiles, as large as fit", "what is available: the RAM, or the GPU's memory",
         type=parse_memory, metavar="SIZE")
     tile_size: int | None = option(
         None, "compute every iteration in tiles of at most N x N pixels (and context around"

@@ -30,7 +30,7 @@ from fractions import Fraction
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, flow, hardware, images, inputs, job, media, memory, progress, stylize, vgg
+    from . import colors, flow, hardware, images, inputs, job, media, progress, stylize, vgg
     from . import settings as options
     from .images import Size
     from .interrupts import Interrupted, Interrupts
@@ -43,7 +43,6 @@ else:  # a checkout: the modules side by side
     import inputs
     import job
     import media
-    import memory
     import progress
     import settings as options
     import stylize
@@ -403,8 +402,7 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
         )
     kind = check_output(settings.output, settings.overwrite)
     clip = open_clip(content)
-    if inputs.check_sizes(settings, clip.size, "the video", on_gpu):
-        memory.return_freed_memory()  # tiles under a ceiling: memory must go back
+    inputs.check_sizes(settings, clip.size, "the video", on_gpu)
     return clip, kind
 
 

@@ -446,33 +446,3 @@ def test_output_folder_is_created(files, network_path, tmp_path):
     assert os.listdir(out.parent) == ["o.jpg"]
     with Image.open(out) as written:
         assert written.format == "JPEG" and written.size == (32, 24)
-
-
-@pytest.mark.parametrize("where", ["option", "batch column"])
-def test_tiles_under_a_memory_budget_give_freed_memory_back(files, network_path, tmp_path, where):
-    """A run computed in tiles under --max-memory takes TensorFlow's tensors from the
-    system's allocator, not from oneDNN's pool (which keeps what it held); one that fits
-    whole keeps the pool. The pool is capped at 4 KB here: a run that uses it fails (tensors
-    of 256x192 pixels do not fit), one that does not finishes."""
-    command = [sys.executable, str(ROOT / "neural_style.py"), *argv(files, network_path)]
-    command += ["--iterations", "2", "--width", "256", "--precision", "float32"]
-    capped = {**os.environ, "TF_MKL_ALLOC_MAX_BYTES": "4096"}
-    capped.pop("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", None)
-
-    def run(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*command, *extra], capture_output=True, text=True, timeout=300, env=capped
-        )
-
-    pooled = run()
-    if pooled.returncode == 0:
-        pytest.skip("TensorFlow's CPU tensors do not come from oneDNN's pool here")
-    if where == "option":
-        assert run("--max-memory", "64GB").returncode != 0  # fits whole: the pool is kept
-        tiled = run("--max-memory", "1.5GB")  # 256x192 needs about 1.6 GB whole
-    else:  # the same job from a batch file, its budget in a column
-        batch = tmp_path / "jobs.csv"
-        batch.write_text(f"content,output,max_memory\n{files['content']},{files['out']},1.5GB\n")
-        tiled = run("--batch", str(batch))
-    assert tiled.returncode == 0, tiled.stderr
-    assert files["out"].exists()
