@@ -684,7 +684,15 @@ class _Run:
         if budget is None:
             return None
         styles = self._style_sizes(size)
-        return tiles.for_budget(size, styles, budget, self.precision, lbfgs, on_gpu)
+        grid = tiles.for_budget(size, styles, budget, self.precision, lbfgs, on_gpu)
+        finest = None if size == self.output_size else self.grid(self.output_size)
+        if finest is None or finest.count == 1:
+            return grid
+        # A coarser size's windows are no larger than the output size's: TensorFlow's CPU
+        # memory pool keeps the most that any pass held, and the output size runs after.
+        area = finest.window.height * finest.window.width
+        shape = size if grid is None else grid.window
+        return grid if shape.height * shape.width <= area else tiles.plan(size, max_area=area)
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
         """The loss computed tile by tile at a size, or None if that size is not tiled."""

@@ -302,3 +302,26 @@ def test_the_pixel_terms_band_by_band_are_the_whole_images(network, monkeypatch,
     terms, gradient = tiled(objective, net, targets, size, 32, 16)._pixel_pass(image.numpy())
     np.testing.assert_allclose([float(t) for t in terms], [float(t) for t in whole], rtol=1e-5)
     np.testing.assert_allclose(gradient, expected, atol=1e-5 * np.abs(expected).max())
+
+
+def test_coarser_sizes_windows_are_no_larger_than_the_output_sizes(network):
+    # TensorFlow's CPU memory pool keeps the most that any pass held: a coarser size's larger
+    # windows would stay held through the output size's iterations.
+    content = np.zeros((1152, 2048, 3), np.float32)
+    budget = memory.parse_size("2.5GB")
+    run = stylize._Run(
+        network,
+        content,
+        [content],
+        Settings(max_memory=budget, scales=3, precision="bfloat16"),
+        None,
+    )
+    finest = run.grid(run.output_size).window
+    coarse = run.sizes[-2]
+    alone = tiles.for_budget(coarse, run._style_sizes(coarse), budget, run.precision, False, False)
+    area = finest.height * finest.width
+    assert alone.window.height * alone.window.width > area  # what the budget alone allows
+    for size in run.sizes:
+        grid = run.grid(size)
+        shape = size if grid is None else grid.window
+        assert shape.height * shape.width <= area, size
