@@ -675,7 +675,8 @@ class _Run:
 
     def _grid(self, size: Size) -> tiles.Grid | None:
         """The tiles of an iteration at a size: at most --tile-size, else the least work that
-        fits the memory budget if the whole image does not; None: the image whole."""
+        fits the memory budget if the whole image does not, in windows no larger than the
+        output size's; None: the image whole."""
         settings = self.settings
         if settings.tile_size:
             return tiles.plan(size, max_side=settings.tile_size + 2 * memory.TILE_HALO)

@@ -264,13 +264,19 @@ def test_no_seams_at_the_last_grid(network):
         assert lines and seam_score(picture, lines, axis) < 2, axis
 
 
-def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
-    size = Size(48, 64)
-    objective, net, targets, image = problem(network, size, seed=2)
-    rng = np.random.default_rng(3)
+def video_problem(network, size: Size, seed: int):
+    """problem() with a video frame's temporal target: a random warped image and mask."""
+    objective, net, targets, image = problem(network, size, seed=seed)
+    rng = np.random.default_rng(seed + 1)
     warped = tf.constant(rng.standard_normal((1, *size, 3)).astype(np.float32) * 30)
     mask = tf.constant(rng.uniform(0, 1, (1, *size, 1)).astype(np.float32))
     targets = targets._replace(temporal=stylize.Temporal(warped, mask, tf.constant(2.0)))
+    return objective, net, targets, image
+
+
+def test_a_video_frames_temporal_term_is_kept_in_tiles(network):
+    size = Size(48, 64)
+    objective, net, targets, image = video_problem(network, size, seed=2)
     whole, whole_gradient = objective.terms_and_gradient(image, net, targets)
     split = tiled(objective, net, targets, size, 32, 16)
     terms, gradient = split.terms_and_gradient(image)
@@ -289,11 +295,7 @@ def test_the_pixel_terms_band_by_band_are_the_whole_images(network, monkeypatch,
     # Bands of 7 rows split 45 rows as 7 x 6 + 3; 256 takes them at once.
     monkeypatch.setattr(tiles, "PIXEL_BAND", band)
     size = Size(45, 64)
-    objective, net, targets, image = problem(network, size, seed=4)
-    rng = np.random.default_rng(5)
-    warped = tf.constant(rng.standard_normal((1, *size, 3)).astype(np.float32) * 30)
-    mask = tf.constant(rng.uniform(0, 1, (1, *size, 1)).astype(np.float32))
-    targets = targets._replace(temporal=stylize.Temporal(warped, mask, tf.constant(2.0)))
+    objective, net, targets, image = video_problem(network, size, seed=4)
     with tf.GradientTape() as tape:
         tape.watch(image)
         whole = objective.pixel_terms(image, targets)
