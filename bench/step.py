@@ -53,10 +53,15 @@ def ours(network: vgg.Network, size: Size, precision: str) -> Callable[[], objec
 def session(network: vgg.Network, size: Size) -> Callable[[], object]:
     """One step of the same float32 loss in a TF1 graph and Session, with TF1's Adam."""
     run = problem(network, size, "float32")
-    values = tf.nest.map_structure(lambda t: t.numpy(), (run.net, run.targets(size)))
+    # The targets' fields that a still image leaves None (the temporal term) stay None.
+    values = tf.nest.map_structure(
+        lambda t: None if t is None else t.numpy(), (run.net, run.targets(size))
+    )
     graph = tf.Graph()
     with graph.as_default():
-        net, targets = tf.nest.map_structure(tf.constant, values)
+        net, targets = tf.nest.map_structure(
+            lambda v: None if v is None else tf.constant(v), values
+        )
         image = tf.compat.v1.Variable(run.start_at(size, None))
         terms = run.objective.terms(image, net, targets)
         adam = tf.compat.v1.train.AdamOptimizer(20.0, 0.9, 0.999, 1e-8)
