@@ -676,7 +676,7 @@ class _Run:
     def _grid(self, size: Size) -> tiles.Grid | None:
         """The tiles of an iteration at a size: at most --tile-size, else the least work that
         fits the memory budget if the whole image does not, in windows no larger than the
-        output size's; None: the image whole."""
+        output size's where it can be cut so small; None: the image whole."""
         settings = self.settings
         if settings.tile_size:
             return tiles.plan(size, max_side=settings.tile_size + 2 * memory.TILE_HALO)
@@ -691,9 +691,13 @@ class _Run:
             return grid
         # A coarser size's windows are no larger than the output size's: TensorFlow's CPU
         # memory pool keeps the most that any pass held, and the output size runs after.
+        # (plan() gives one window when none so small cuts the size: then its own tiles.)
         area = finest.window.height * finest.window.width
         shape = size if grid is None else grid.window
-        return grid if shape.height * shape.width <= area else tiles.plan(size, max_area=area)
+        if shape.height * shape.width <= area:
+            return grid
+        capped = tiles.plan(size, max_area=area)
+        return grid if capped.count == 1 else capped
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
         """The loss computed tile by tile at a size, or None if that size is not tiled."""

@@ -327,3 +327,19 @@ def test_coarser_sizes_windows_are_no_larger_than_the_output_sizes(network):
         grid = run.grid(size)
         shape = size if grid is None else grid.window
         assert shape.height * shape.width <= area, size
+
+
+def test_a_coarser_size_that_cannot_be_cut_so_small_keeps_its_own_tiles(network):
+    # Under 1GB the 2620x2156 output takes 92x92 windows; its 655x539 size cannot be cut into
+    # windows that small (each needs its core and 32-pixel halos), and must not run whole.
+    content = np.zeros((2156, 2620, 3), np.float32)
+    budget = memory.parse_size("1GB")
+    settings = Settings(max_memory=budget, scales=3, precision="bfloat16")
+    run = stylize._Run(network, content, [content], settings, None)
+    finest = run.grid(run.output_size).window
+    coarse = run.sizes[0]
+    assert tiles.plan(coarse, max_area=finest.height * finest.width).count == 1
+    alone = tiles.for_budget(coarse, run._style_sizes(coarse), budget, "bfloat16", False, False)
+    grid = run.grid(coarse)
+    assert alone.count > 1 and grid.count > 1
+    assert grid.window.height * grid.window.width <= alone.window.height * alone.window.width
