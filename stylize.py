@@ -167,10 +167,17 @@ def style_loss(
     return tf.reduce_sum(tf.convert_to_tensor(blend, tf.float32) * tf.stack(per_style))
 
 
+def differences(image: tf.Tensor, rows: int | None = None) -> tuple[tf.Tensor, tf.Tensor]:
+    """(dy, dx) of a 1xHxWxC image: vertical neighbours' differences over all of it,
+    horizontal ones over its first rows (all by default; a band of a larger image holds the
+    row after its own for its last vertical differences)."""
+    own = image if rows is None else image[:, :rows]
+    return image[:, 1:] - image[:, :-1], own[:, :, 1:] - own[:, :, :-1]
+
+
 def tv_loss(image: tf.Tensor) -> tf.Tensor:
     """2 * (l2(dy) / size(dy) + l2(dx) / size(dx)) over a 1xHxWxC image."""
-    dy = image[:, 1:, :, :] - image[:, :-1, :, :]
-    dx = image[:, :, 1:, :] - image[:, :, :-1, :]
+    dy, dx = differences(image)
     return 2 * (l2(dy) / _size(dy) + l2(dx) / _size(dx))
 
 

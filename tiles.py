@@ -369,12 +369,11 @@ class TiledObjective:
         """
         with tf.GradientTape() as tape:
             tape.watch(band)
-            own = band[:, :rows]
-            dy, dx = band[:, 1:] - band[:, :-1], own[:, :, 1:] - own[:, :, :-1]
+            dy, dx = _stylize().differences(band, rows)
             terms = [weights[0] * tf.reduce_sum(dy**2) + weights[1] * tf.reduce_sum(dx**2)]
             if temporal is not None:
                 warped, mask = temporal
-                terms.append(weights[2] * tf.reduce_sum(mask * (own - warped) ** 2))
+                terms.append(weights[2] * tf.reduce_sum(mask * (band[:, :rows] - warped) ** 2))
             total = tf.add_n(terms)
         return terms, tape.gradient(total, band)
 
