@@ -698,12 +698,11 @@ class _Run:
             return grid
         # A coarser size's windows are no larger than the output size's: TensorFlow's CPU
         # memory pool keeps the most that any pass held, and the output size runs after.
-        # (plan() gives one window when none so small cuts the size: then its own tiles.)
-        area = finest.window.height * finest.window.width
+        # (fitted() gives one window when none so small cuts the size: then its own tiles.)
         shape = size if grid is None else grid.window
-        if shape.height * shape.width <= area:
+        if shape.height * shape.width <= finest.window.height * finest.window.width:
             return grid
-        capped = tiles.plan(size, max_area=area)
+        capped = finest.fitted(size)
         return grid if capped.count == 1 else capped
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
