@@ -144,7 +144,7 @@ class Settings:
     restart: bool = option(
         False, "start afresh even if a saved state of the same run could be resumed",
         batch=False, result=False)
-    iterations: int = option(400, "optimisation steps", type=positive_int)
+    iterations: int = option(300, "optimisation steps", type=positive_int)
     width: int | None = option(
         None, "output width", "the content's", type=positive_int, metavar="W")
     style_scales: tuple[float, ...] | None = option(
@@ -200,7 +200,7 @@ class Settings:
     beta2: float = option(0.999, "Adam's beta2", type=beta)
     epsilon: float = option(1e-8, "Adam's epsilon", type=positive_float)
     average_decay: float = option(
-        0.95, "Adam: each size's result is the moving average of its iterates with this decay"
+        0.8, "Adam: each size's result is the moving average of its iterates with this decay"
         " (bias-corrected), when its loss is lower than the last iterate's; 0: the last"
         " iterate", type=beta, metavar="D")
     preserve_colors: str | None = option(
