@@ -336,7 +336,7 @@ class Adam:
         self.tiled = tiled  # computes the terms and gradient tile by tile, if given
         zeros = np.zeros(start.shape, np.float32)
         self.variables = AdamState(*(tf.Variable(x) for x in (start, zeros, zeros, 0.0, zeros)))
-        self._step = tf.function(objective.adam_step)  # one trace per size
+        self._step = vgg.compiled(objective.adam_step)  # one trace per size
 
     def step(self) -> tuple[Losses, bool]:
         """One step: the losses before it, and False (Adam can always go on)."""
@@ -445,7 +445,7 @@ class LBFGS:
         tiled: tiles.TiledObjective | None = None,
     ):
         self.shape, self.net, self.targets, self.bounds = start.shape, net, targets, bounds
-        self._compute = tf.function(objective.terms_and_gradient)
+        self._compute = vgg.compiled(objective.terms_and_gradient)
         if tiled is not None:  # tile by tile
             self._compute = lambda image, net, targets: tiled.terms_and_gradient(image)
         self.x = self.project(start.astype(np.float64).ravel())

@@ -248,7 +248,7 @@ def features(
     net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
 ) -> dict[str, np.ndarray]:
     """{layer: 1xhxwxC float32} of a preprocessed 1xHxWx3 image, computed tile by tile."""
-    run = tf.function(lambda *a: _window_cores(net, layers, pooling, *a))
+    run = vgg.compiled(lambda *a: _window_cores(net, layers, pooling, *a))
     size, out = Size(*image.shape[1:3]), {}
     grid = grid.fitted(size)
     for (y, x), core in grid.cuts():
@@ -267,7 +267,7 @@ def grams(
     net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
 ) -> dict[str, tf.Tensor]:
     """{layer: Gram matrix} of a preprocessed 1xHxWx3 image, summed over tiles (as gram())."""
-    run = tf.function(
+    run = vgg.compiled(
         lambda *a: {n: _sum_ftf(c) for n, c in _window_cores(net, layers, pooling, *a).items()}
     )
     size, sums = Size(*image.shape[1:3]), {}
@@ -298,10 +298,10 @@ class TiledObjective:
         self.net, self.on_tile = net, on_tile
         self.content = {name: np.asarray(p) for name, p in targets.content.items()}
         self.elements = {name: float(p.size) for name, p in self.content.items()}
-        self._stats = tf.function(self._window_stats)
-        self._gradient = tf.function(self._window_gradient)
-        self._last = tf.function(self._last_window)
-        self._band = tf.function(self._pixel_band)
+        self._stats = vgg.compiled(self._window_stats)
+        self._gradient = vgg.compiled(self._window_gradient)
+        self._last = vgg.compiled(self._last_window)
+        self._band = vgg.compiled(self._pixel_band)
         self.pixel_weights = self._pixel_weights()
         self.last_cuts: list[Cut] = []  # the windows and cores of the last evaluation
 
