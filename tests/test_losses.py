@@ -95,6 +95,32 @@ def test_tv_loss_by_hand():
     assert stylize.tv_loss(tf.ones((1, 4, 4, 3))).numpy() == 0
 
 
+@pytest.mark.parametrize("rows", [None, 3, 5])
+def test_differences_gradient_by_finite_differences(rows):
+    # A weighted sum of the differences, so that each has its own upstream gradient; rows=3 is
+    # a band with rows after its own, rows=5 a band that is all its image.
+    image = RNG.standard_normal((1, 5, 4, 3))
+    weights = [RNG.standard_normal(shape) for shape in ((1, 4, 4, 3), (1, rows or 5, 3, 3))]
+
+    def loss(x: tf.Tensor) -> tf.Tensor:
+        dy, dx = stylize.differences(x, rows)
+        return tf.reduce_sum(weights[0] * dy**2) + tf.reduce_sum(weights[1] * dx**2)
+
+    x = tf.constant(image)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        value = loss(x)
+    got = tape.gradient(value, x).numpy()
+    expected, h = np.zeros_like(image), 1e-6
+    for index in np.ndindex(image.shape):
+        step = np.zeros_like(image)
+        step[index] = h
+        expected[index] = (
+            (loss(tf.constant(image + step)) - loss(tf.constant(image - step))) / 2 / h
+        )
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
 def test_blend_weights_normalised():
     assert settings.normalize_blend(None, 4) == [0.25] * 4
     assert settings.normalize_blend([1.0, 3.0], 2) == [0.25, 0.75]
