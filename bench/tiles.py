@@ -45,13 +45,14 @@ def faithful(args: argparse.Namespace, folder: Path) -> None:
     """Loss terms and gradient of one start image, whole and in tiles with each halo; then
     optionally the total loss after N Adam iterations, whole and tiled."""
     import tiles
+    import vgg
 
     width, height = args.size
     tf, stylize, run, size = _setup(folder, width, height, args.precision)
     start = tf.constant(run.start_at(size, None))
     targets = run.targets(size)
     began = time.perf_counter()
-    whole, whole_gradient = tf.function(run.objective.terms_and_gradient)(start, run.net, targets)
+    whole, whole_gradient = vgg.compiled(run.objective.terms_and_gradient)(start, run.net, targets)
     print(f"whole {width}x{height}: {_terms(whole)} ({time.perf_counter() - began:.1f} s)")
     g = whole_gradient.numpy().ravel()
     print(f"{'halo':>5}{'content':>10}{'style':>10}{'total':>10}{'grad cos':>10}{'grad err':>10}")

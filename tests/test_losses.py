@@ -95,10 +95,10 @@ def test_tv_loss_by_hand():
     assert stylize.tv_loss(tf.ones((1, 4, 4, 3))).numpy() == 0
 
 
-@pytest.mark.parametrize("rows", [None, 3, 5])
+@pytest.mark.parametrize("rows", [None, 3, 4, 5])
 def test_differences_gradient_by_finite_differences(rows):
-    # A weighted sum of the differences, so that each has its own upstream gradient; rows=3 is
-    # a band with rows after its own, rows=5 a band that is all its image.
+    # A weighted sum of the differences, so that each has its own upstream gradient; rows=4 is
+    # a band holding the next band's first row, rows=3 two more, rows=5 a last band.
     image = RNG.standard_normal((1, 5, 4, 3))
     weights = [RNG.standard_normal(shape) for shape in ((1, 4, 4, 3), (1, rows or 5, 3, 3))]
 
