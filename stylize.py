@@ -197,9 +197,14 @@ def tv_loss(image: tf.Tensor) -> tf.Tensor:
     return 2 * (l2(dy) / _size(dy) + l2(dx) / _size(dx))
 
 
+def temporal_sum(image: tf.Tensor, warped: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
+    """sum(mask * (image - warped)**2) over all pixels and channels."""
+    return tf.reduce_sum(mask * tf.square(image - warped))
+
+
 def temporal_loss(image: tf.Tensor, warped: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     """mean(mask * (image - warped)**2) over all pixels and channels (without the weight)."""
-    return tf.reduce_mean(mask * tf.square(image - warped))
+    return temporal_sum(image, warped, mask) / _size(image)
 
 
 class Temporal(NamedTuple):

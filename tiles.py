@@ -373,7 +373,7 @@ class TiledObjective:
             terms = [weights[0] * tf.reduce_sum(dy**2) + weights[1] * tf.reduce_sum(dx**2)]
             if temporal is not None:
                 warped, mask = temporal
-                terms.append(weights[2] * tf.reduce_sum(mask * (band[:, :rows] - warped) ** 2))
+                terms.append(weights[2] * _stylize().temporal_sum(band[:, :rows], warped, mask))
             total = tf.add_n(terms)
         return terms, tape.gradient(total, band)
 
