@@ -1,22 +1,29 @@
 """Seconds per optimisation step: our compiled step against the same loss in a TF1 Session.
 
 The baseline is the project's own objective (VGG-19 to relu5_1, Gram losses, total variation)
-built into a `tf.compat.v1` graph with `AdamOptimizer.minimize`, as TensorFlow 1 programs did;
-against it, stylize's real Adam step (`stylize.Adam`: compiled with tf.function, projected,
-averaged) in float32 and in bfloat16. All run in one process, one step of each per round in a
-shuffled order, so that a busy machine slows them alike; the table gives wall and CPU seconds
-(the process's, both cores) per step and their ratio to the Session's. The network is a
-full-width VGG-19 with random weights (tests/fake_vgg.py): speed only.
+built into a `tf.compat.v1` graph with `AdamOptimizer.minimize`, as TensorFlow 1 programs did
+(the weights are constants of its graph); against it, stylize's real Adam step (`stylize.Adam`:
+compiled with tf.function, projected, averaged) in float32 and in bfloat16, and the same step
+with the weights as constants of its graph (not what the tool does: see bench/README.md).
 
-    python bench/step.py --dir /tmp/b                 # 512x384, 12 rounds
-    python bench/step.py --dir /tmp/b --size 256x192 --rounds 20
+Each step runs in a process of its own, the processes alternating over the rounds in a
+shuffled order: timings taken side by side in one process differed from those of separate
+processes (see bench/README.md). The table gives the first call's seconds (tracing and
+TensorFlow's work on the graph), then wall and CPU seconds (the process's, both cores) per
+step, medians over the rounds, and the median of each round's ratio to the Session's. The
+network is a full-width VGG-19 with random weights (tests/fake_vgg.py): speed only.
+
+    python bench/step.py --dir /tmp/b                 # 512x384, 3 rounds
+    python bench/step.py --dir /tmp/b --size 256x192 --rounds 5
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 sys.path.insert(0, str(bench.ROOT))
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import images  # noqa: E402
@@ -44,10 +50,19 @@ def problem(network: vgg.Network, size: Size, precision: str) -> stylize._Run:
     return stylize._Run(network, content, [style], Settings(precision=precision, seed=0), None)
 
 
-def ours(network: vgg.Network, size: Size, precision: str) -> Callable[[], object]:
-    """One step of stylize's Adam at size."""
+def ours(network: vgg.Network, size: Size, precision: str, constant: bool = False) -> Callable:
+    """One step of stylize's Adam at size; constant: with the weights as graph constants."""
     run = problem(network, size, precision)
-    return run.optimiser(run.start_at(size, None), size).step
+    adam = run.optimiser(run.start_at(size, None), size)
+    if constant:
+        values = {name: (k.numpy(), b.numpy()) for name, (k, b) in adam.net.items()}
+
+        def step(state: stylize.AdamState, _: dict, *rest: object) -> tuple:
+            net = {name: (tf.constant(k), tf.constant(b)) for name, (k, b) in values.items()}
+            return adam.objective.adam_step(state, net, *rest)
+
+        adam._step = vgg.compiled(step)
+    return adam.step
 
 
 def session(network: vgg.Network, size: Size) -> Callable[[], object]:
@@ -71,42 +86,72 @@ def session(network: vgg.Network, size: Size) -> Callable[[], object]:
     return lambda: sess.run([step, terms])
 
 
+STEPS: dict[str, Callable[[vgg.Network, Size], Callable]] = {
+    "session float32": session,
+    "ours float32": lambda network, size: ours(network, size, "float32"),
+    "ours bfloat16": lambda network, size: ours(network, size, "bfloat16"),
+    "constants float32": lambda network, size: ours(network, size, "float32", True),
+    "constants bfloat16": lambda network, size: ours(network, size, "bfloat16", True),
+}
+BASE = "session float32"
+
+
 def main() -> None:
-    """Build the three steps, time them interleaved, print the table."""
+    """The table (or, with --one, one step's figures from this process, as JSON)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=bench.size, default=(512, 384), metavar="WxH")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3, help="processes per step")
+    parser.add_argument("--steps", type=int, default=8, help="timed steps per process")
     parser.add_argument("--dir", type=Path, help="folder for the network (kept)")
+    parser.add_argument("--one", choices=list(STEPS), help=argparse.SUPPRESS)
+    parser.add_argument("--network", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    bench.in_folder(args.dir, lambda folder: measure(args, folder))
+    if args.one:
+        print(json.dumps(one(args)))
+    else:
+        bench.in_folder(args.dir, lambda folder: measure(args, folder))
+
+
+def one(args: argparse.Namespace) -> dict[str, float]:
+    """The first call's seconds and the median wall and CPU seconds of one step, here."""
+    step = STEPS[args.one](vgg.load_mat(args.network), Size(args.size[1], args.size[0]))
+    started = time.perf_counter()
+    step()
+    first = time.perf_counter() - started
+    step()  # warmed up
+    wall, cpu = [], []
+    for _ in range(args.steps):
+        started, used = time.perf_counter(), time.process_time()
+        step()
+        wall.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - used)
+    return {"first": first, "wall": statistics.median(wall), "cpu": statistics.median(cpu)}
 
 
 def measure(args: argparse.Namespace, folder: Path) -> None:
-    """The table for one size."""
-    network = vgg.load_mat(str(bench.generated_network(folder, "speed only")))
-    size = Size(args.size[1], args.size[0])
-    steps = {
-        "session float32": session(network, size),
-        "ours float32": ours(network, size, "float32"),
-        "ours bfloat16": ours(network, size, "bfloat16"),
-    }
-    for step in steps.values():  # traced and warmed up
-        step(), step()
-    wall: dict[str, list[float]] = {name: [] for name in steps}
-    cpu: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds):
-        for name in random.sample(list(steps), len(steps)):
-            started, used = time.perf_counter(), time.process_time()
-            steps[name]()
-            wall[name].append(time.perf_counter() - started)
-            cpu[name].append(time.process_time() - used)
-    base = "session float32"
-    print(f"\n{size}, {args.rounds} rounds, medians (ratio: of each round's pair)")
-    print(f"{'step':<18}{'wall s':>8}{'cpu s':>8}{'wall ratio':>12}{'cpu ratio':>11}")
-    for name in steps:
-        ratios = [np.median(np.array(x[name]) / np.array(x[base])) for x in (wall, cpu)]
+    """Each step in its own processes, alternating; the table."""
+    network = bench.generated_network(folder, "speed only")
+    width, height = args.size
+    results: dict[str, list[dict]] = {name: [] for name in STEPS}
+    for round_ in range(1, args.rounds + 1):
+        for name in random.sample(list(STEPS), len(STEPS)):
+            command = [sys.executable, __file__, "--one", name, "--network", str(network)]
+            command += ["--size", f"{width}x{height}", "--steps", str(args.steps)]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            results[name].append(json.loads(done.stdout.splitlines()[-1]))
+            print(f"round {round_}/{args.rounds}: {name} {results[name][-1]['wall']:.3f} s")
+    print(
+        f"\n{width}x{height}: {args.rounds} processes of {args.steps} timed steps per step, medians"
+    )
+    print(f"{'step':<20}{'first s':>8}{'wall s':>8}{'cpu s':>8}{'wall ratio':>12}{'cpu ratio':>11}")
+    for name, rows in results.items():
+        median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
+        ratios = [
+            statistics.median(r[key] / b[key] for r, b in zip(rows, results[BASE], strict=True))
+            for key in ("wall", "cpu")
+        ]
         print(
-            f"{name:<18}{statistics.median(wall[name]):>8.3f}{statistics.median(cpu[name]):>8.3f}"
+            f"{name:<20}{median['first']:>8.2f}{median['wall']:>8.3f}{median['cpu']:>8.3f}"
             f"{ratios[0]:>12.3f}{ratios[1]:>11.3f}"
         )
 
