@@ -1,4 +1,4 @@
-"""What the machine runs natively: the number format that `--precision auto` chooses."""
+"""What the machine runs natively (the choice of `--precision auto`), and a oneDNN setting."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ import sys
 # Cooper Lake, AMD since Zen 4) and AMX (Intel since Sapphire Rapids).
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 BF16_GPU_CAPABILITY = (8, 0)  # NVIDIA Ampere and later have bfloat16 tensor cores
+
+# Set to 1, oneDNN (TensorFlow's CPU kernels) takes every filter as never changing: each
+# convolution reorders its filter once into the blocked layout it runs fastest on and keeps
+# it, where otherwise it reads the filter in TensorFlow's layout at every call. A kernel keeps
+# the first filter it saw, so this is right only in a process that holds one network.
+FROZEN_WEIGHTS = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 
 
 def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:

@@ -158,5 +158,16 @@ def _print_error(error: Exception | str) -> None:
     print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
 
 
+def script() -> int:
+    """The command itself (`python neural_style.py`, `neural-style-tf2`): main() in its process."""
+    # The command's process holds one network (a batch's jobs share it), so oneDNN may keep
+    # its filters reordered: a float32 step took 0.684 s instead of 0.724 at 512x384 and
+    # 0.181 instead of 0.202 at 256x192 (bench/step.py, AMD EPYC), level with a TF1 Session
+    # holding the weights as constants; the files are the same bit for bit. Not for main()
+    # called from other code, which may run another network of the same shapes in its process.
+    os.environ.setdefault(hardware.FROZEN_WEIGHTS, "1")
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(script())

@@ -3,14 +3,18 @@ blend, seed."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cli_args, losses_by_hand, run_stylize, smooth_image
+from conftest import ROOT, cli_args, losses_by_hand, run_stylize, smooth_image
 
 import colors
+import hardware
 import images
 import neural_style
 import settings
@@ -329,6 +333,25 @@ def test_same_seed_same_bytes(inputs, network_path, tmp_path, optimizer):
     first = output("7", "a.png")
     assert output("7", "b.png") == first
     assert output("8", "c.png") != first
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_the_commands_process_writes_what_main_writes(inputs, network_path, tmp_path, precision):
+    """The command tells oneDNN that the weights never change (filters kept reordered); main()
+    called in this process does not. The same seed gives the same file either way."""
+    extra = ("--iterations", "6", "--seed", "5", "--precision", precision)
+    assert neural_style.main(cli_args(inputs, network_path, tmp_path / "main.png", *extra)) == 0
+    argv = cli_args(inputs, network_path, tmp_path / "command.png", *extra)
+    env = {k: v for k, v in os.environ.items() if k != hardware.FROZEN_WEIGHTS}
+    command = [sys.executable, str(ROOT / "neural_style.py"), *argv]
+    subprocess.run(command, env=env, check=True, timeout=120, capture_output=True)
+    assert (tmp_path / "command.png").read_bytes() == (tmp_path / "main.png").read_bytes()
+
+
+def test_the_command_tells_onednn_the_weights_never_change(monkeypatch):
+    monkeypatch.delenv(hardware.FROZEN_WEIGHTS, raising=False)  # and removed again after
+    monkeypatch.setattr(neural_style, "main", lambda: os.environ.get(hardware.FROZEN_WEIGHTS))
+    assert neural_style.script() == "1"
 
 
 # --- colours -------------------------------------------------------------------------------

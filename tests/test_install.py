@@ -81,7 +81,7 @@ def test_the_wheel_holds_the_root_modules_as_one_package_and_the_command(wheel):
     modules = sorted(n for n in names if not n.startswith(f"{info}/"))
     assert modules == sorted(f"{PACKAGE}/{p.name}" for p in ROOT.glob("*.py"))
     assert info.startswith(f"{PACKAGE}-")
-    assert dict(entry_points["console_scripts"]) == {COMMAND: f"{PACKAGE}.neural_style:main"}
+    assert dict(entry_points["console_scripts"]) == {COMMAND: f"{PACKAGE}.neural_style:script"}
     assert "Name: neural-style-tf2\n" in metadata
     # tensorflow-cpu next to tensorflow (for a GPU) would overwrite each other's files
     requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
