@@ -3,8 +3,10 @@
 The baseline is the project's own objective (VGG-19 to relu5_1, Gram losses, total variation)
 built into a `tf.compat.v1` graph with `AdamOptimizer.minimize`, as TensorFlow 1 programs did
 (the weights are constants of its graph); against it, stylize's real Adam step (`stylize.Adam`:
-compiled with tf.function, projected, averaged) in float32 and in bfloat16, and the same step
-with the weights as constants of its graph (not what the tool does: see bench/README.md).
+compiled with tf.function, projected, averaged) in float32 and in bfloat16, in a process set
+up as the command's is (oneDNN told that the weights never change, so that it keeps each
+filter in its own layout) and, as "unfrozen", in one that is not (as when main() is called
+from other code).
 
 Each step runs in a process of its own, the processes alternating over the rounds in a
 shuffled order: timings taken side by side in one process differed from those of separate
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -35,6 +38,7 @@ import bench  # noqa: E402
 sys.path.insert(0, str(bench.ROOT))
 import tensorflow as tf  # noqa: E402
 
+import hardware  # noqa: E402
 import images  # noqa: E402
 import stylize  # noqa: E402
 import vgg  # noqa: E402
@@ -50,19 +54,10 @@ def problem(network: vgg.Network, size: Size, precision: str) -> stylize._Run:
     return stylize._Run(network, content, [style], Settings(precision=precision, seed=0), None)
 
 
-def ours(network: vgg.Network, size: Size, precision: str, constant: bool = False) -> Callable:
-    """One step of stylize's Adam at size; constant: with the weights as graph constants."""
+def ours(network: vgg.Network, size: Size, precision: str) -> Callable:
+    """One step of stylize's Adam at size."""
     run = problem(network, size, precision)
-    adam = run.optimiser(run.start_at(size, None), size)
-    if constant:
-        values = {name: (k.numpy(), b.numpy()) for name, (k, b) in adam.net.items()}
-
-        def step(state: stylize.AdamState, _: dict, *rest: object) -> tuple:
-            net = {name: (tf.constant(k), tf.constant(b)) for name, (k, b) in values.items()}
-            return adam.objective.adam_step(state, net, *rest)
-
-        adam._step = vgg.compiled(step)
-    return adam.step
+    return run.optimiser(run.start_at(size, None), size).step
 
 
 def session(network: vgg.Network, size: Size) -> Callable[[], object]:
@@ -86,12 +81,14 @@ def session(network: vgg.Network, size: Size) -> Callable[[], object]:
     return lambda: sess.run([step, terms])
 
 
-STEPS: dict[str, Callable[[vgg.Network, Size], Callable]] = {
-    "session float32": session,
-    "ours float32": lambda network, size: ours(network, size, "float32"),
-    "ours bfloat16": lambda network, size: ours(network, size, "bfloat16"),
-    "constants float32": lambda network, size: ours(network, size, "float32", True),
-    "constants bfloat16": lambda network, size: ours(network, size, "bfloat16", True),
+# name: (the step, whether its process runs as the command's does, oneDNN told that the
+# weights never change).
+STEPS: dict[str, tuple[Callable[[vgg.Network, Size], Callable], bool]] = {
+    "session float32": (session, False),
+    "ours float32": (lambda network, size: ours(network, size, "float32"), True),
+    "ours bfloat16": (lambda network, size: ours(network, size, "bfloat16"), True),
+    "unfrozen float32": (lambda network, size: ours(network, size, "float32"), False),
+    "unfrozen bfloat16": (lambda network, size: ours(network, size, "bfloat16"), False),
 }
 BASE = "session float32"
 
@@ -114,7 +111,7 @@ def main() -> None:
 
 def one(args: argparse.Namespace) -> dict[str, float]:
     """The first call's seconds and the median wall and CPU seconds of one step, here."""
-    step = STEPS[args.one](vgg.load_mat(args.network), Size(args.size[1], args.size[0]))
+    step = STEPS[args.one][0](vgg.load_mat(args.network), Size(args.size[1], args.size[0]))
     started = time.perf_counter()
     step()
     first = time.perf_counter() - started
@@ -137,7 +134,8 @@ def measure(args: argparse.Namespace, folder: Path) -> None:
         for name in random.sample(list(STEPS), len(STEPS)):
             command = [sys.executable, __file__, "--one", name, "--network", str(network)]
             command += ["--size", f"{width}x{height}", "--steps", str(args.steps)]
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            env = {**os.environ, hardware.FROZEN_WEIGHTS: "1" if STEPS[name][1] else "0"}
+            done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
             results[name].append(json.loads(done.stdout.splitlines()[-1]))
             print(f"round {round_}/{args.rounds}: {name} {results[name][-1]['wall']:.3f} s")
     print(
