@@ -3,6 +3,7 @@ blend, seed."""
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import subprocess
@@ -348,10 +349,15 @@ def test_the_commands_process_writes_what_main_writes(inputs, network_path, tmp_
     assert (tmp_path / "command.png").read_bytes() == (tmp_path / "main.png").read_bytes()
 
 
-def test_the_command_tells_onednn_the_weights_never_change(monkeypatch):
+def test_the_command_sets_up_its_process(monkeypatch):
+    """oneDNN told that the weights never change; at the end, the objects left to the system."""
     monkeypatch.delenv(hardware.FROZEN_WEIGHTS, raising=False)  # and removed again after
     monkeypatch.setattr(neural_style, "main", lambda: os.environ.get(hardware.FROZEN_WEIGHTS))
-    assert neural_style.script() == "1"
+    try:
+        assert neural_style.script() == "1"
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
 
 
 # --- colours -------------------------------------------------------------------------------
