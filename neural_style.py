@@ -167,12 +167,13 @@ def script() -> int:
     # holding the weights as constants; the files are the same bit for bit. Not for main()
     # called from other code, which may run another network of the same shapes in its process.
     os.environ.setdefault(hardware.FROZEN_WEIGHTS, "1")
-    status = main()
-    # As the interpreter shuts down, Python's collector goes through TensorFlow's objects
-    # several times: 0.6-0.7 s after every run (`import tensorflow` alone, then exit: 0.72 s,
-    # 0.07 s frozen). Frozen, they are left to the system; every file is closed by now.
-    gc.freeze()
-    return status
+    try:
+        return main()
+    finally:
+        # As the interpreter shuts down, Python's collector goes through TensorFlow's objects
+        # several times: 0.6-0.7 s after every run (`import tensorflow` alone, then exit:
+        # 0.72 s, 0.07 s frozen). Frozen, they are left to the system; every file is closed.
+        gc.freeze()
 
 
 if __name__ == "__main__":
