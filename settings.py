@@ -203,6 +203,10 @@ class Settings:
         0.8, "Adam: each size's result is the moving average of its iterates with this decay"
         " (bias-corrected), when its loss is lower than the last iterate's; 0: the last"
         " iterate", type=beta, metavar="D")
+    warmup: int = option(
+        10, "Adam: at each size that starts from the coarser size's result, the step grows"
+        " linearly to --learning-rate over the first N steps (0 or 1: full steps at once)",
+        type=natural, metavar="N")
     preserve_colors: str | None = option(
         None, "keep the content's colours: 'luminance' (the bare flag) takes only the result's"
         " luminance; 'histogram' first gives the styles the content's colour statistics", "off",

@@ -242,6 +242,7 @@ class AdamSettings(NamedTuple):
     beta2: tf.Tensor
     epsilon: tf.Tensor
     average_decay: tf.Tensor
+    warmup: tf.Tensor
 
 
 class AdamState(NamedTuple):
@@ -323,8 +324,13 @@ class Objective:
         t.assign_add(1.0)
         m.assign(adam.beta1 * m + (1 - adam.beta1) * grad)
         v.assign(adam.beta2 * v + (1 - adam.beta2) * tf.square(grad))
+        # Departure from the paper: the step grows linearly over the first `warmup` steps.
+        # Adam's first steps move every pixel by a full step whatever its gradient: from an
+        # image upsampled from a coarser size, that noise tripled the loss, which took about 30
+        # steps to come back. The ramp is 1 from the first step when warmup is 0 or 1.
+        ramp = tf.minimum(1.0, t / tf.maximum(adam.warmup, 1.0))
         # TF1's AdamOptimizer form: bias correction folded into the step size.
-        step_size = adam.learning_rate * tf.sqrt(1 - adam.beta2**t) / (1 - adam.beta1**t)
+        step_size = adam.learning_rate * ramp * tf.sqrt(1 - adam.beta2**t) / (1 - adam.beta1**t)
         moved = image - step_size * m / (tf.sqrt(v) + adam.epsilon)
         # Departure from the paper: projected onto the displayable range, so that the loss
         # printed is that of the file written (which is clipped to 0-255 and rounded).
@@ -656,6 +662,9 @@ class _Run:
         self.output_size = Size(*content.shape[:2])
         self.sizes = scale_sizes(self.output_size, settings.scales)
         self.counts = split_iterations(settings.iterations, len(self.sizes))
+        # The first size that runs starts from noise or --initial, the later ones from the
+        # previous size's result.
+        self.first_index = next(i for i, count in enumerate(self.counts) if count)
         self.targets = functools.cache(self._targets)  # each size's targets are computed once
         self.grid = functools.cache(self._grid)
         self.tiled = functools.cache(self._tiled)
@@ -779,15 +788,16 @@ class _Run:
         blend = settings.initial_noiseblend
         return ((1 - blend) * image + blend * noise).astype(np.float32)
 
-    def optimiser(self, start: np.ndarray, size: Size) -> Adam | LBFGS:
-        """A fresh optimiser at a size, from start."""
+    def optimiser(self, start: np.ndarray, size: Size, upsampled: bool = False) -> Adam | LBFGS:
+        """A fresh optimiser at a size, from start (Adam warms up if start is upsampled)."""
         settings = self.settings
         if settings.optimizer == "lbfgs":
             return LBFGS(
                 self.objective, start, self.net, self.targets(size), self.bounds, self.tiled(size)
             )
         names = ("learning_rate", "beta1", "beta2", "epsilon", "average_decay")
-        adam = AdamSettings(*(tf.constant(getattr(settings, n), tf.float32) for n in names))
+        values = [getattr(settings, n) for n in names] + [settings.warmup if upsampled else 0]
+        adam = AdamSettings(*(tf.constant(v, tf.float32) for v in values))
         return Adam(self.objective, start, self.net, self.targets(size), adam, self.tiled(size))
 
     def picture(self, x: np.ndarray | None) -> np.ndarray | None:
@@ -849,7 +859,7 @@ class _Run:
         or None when the run ended here."""
         size, last = self.sizes[index], index == len(self.sizes) - 1
         start, settings = self.start, self.settings
-        optimiser = self.optimiser(start, size)
+        optimiser = self.optimiser(start, size, upsampled=index > self.first_index)
         # Departure from the paper, for never losing a run: the starting image is the first
         # candidate for "best" (with the loss of iteration 1), so a run that only gets worse
         # or breaks down still has an image to give back. Each size has its own best (losses

@@ -234,17 +234,19 @@ class Quadratic(stylize.Objective):
 
 
 def test_adam_betas_and_epsilon_are_used():
-    """Three steps of stylize.Adam against Adam worked out in numpy, in TF1's form."""
+    """Four steps of stylize.Adam against Adam worked out in numpy, in TF1's form, with the
+    step growing over the first three."""
     rng = np.random.default_rng(0)
     start, centre = rng.standard_normal((2, 1, 3, 4, 3)).astype(np.float32)
-    lr, beta1, beta2, epsilon, decay = 0.5, 0.6, 0.95, 0.1, 0.7
+    lr, beta1, beta2, epsilon, decay, warmup = 0.5, 0.6, 0.95, 0.1, 0.7, 3.0
     unbounded = stylize.Targets(*[None] * 7, tf.constant(-1e9), tf.constant(1e9))
+    settings = (lr, beta1, beta2, epsilon, decay, warmup)
     adam = stylize.Adam(
         Quadratic(centre), start, {}, unbounded,
-        stylize.AdamSettings(*(tf.constant(v) for v in (lr, beta1, beta2, epsilon, decay))),
+        stylize.AdamSettings(*(tf.constant(v) for v in settings)),
     )  # fmt: skip
     x, m, v, average = start.astype(np.float64), 0.0, 0.0, 0.0
-    for t in (1, 2, 3):
+    for t in (1, 2, 3, 4):
         losses, stalled = adam.step()
         assert not stalled
         assert losses.total == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
@@ -253,7 +255,8 @@ def test_adam_betas_and_epsilon_are_used():
         v = beta2 * v + (1 - beta2) * gradient**2
         # The bias correction is folded into the step size; epsilon is added to sqrt(v) as it
         # is, not bias-corrected.
-        x -= lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + epsilon)
+        ramp = min(1.0, t / warmup)  # 1/3, 2/3, then 1
+        x -= ramp * lr * np.sqrt(1 - beta2**t) / (1 - beta1**t) * m / (np.sqrt(v) + epsilon)
         np.testing.assert_allclose(adam.last(), x, rtol=1e-5, atol=1e-6)
         # The candidates for the best image: the iterates' average, bias-corrected, and the last.
         average = decay * average + (1 - decay) * x
@@ -264,8 +267,8 @@ def test_adam_betas_and_epsilon_are_used():
         np.testing.assert_allclose(last_image, x, rtol=1e-5, atol=1e-6)
     assert last_loss == pytest.approx(np.sum((x - centre) ** 2) / 2, rel=1e-5)
     # The form with epsilon added to the bias-corrected sqrt(v) differs here by far more.
-    m_hat, v_hat = m / (1 - beta1**3), v / (1 - beta2**3)
-    other = x + lr * np.sqrt(1 - beta2**3) / (1 - beta1**3) * m / (np.sqrt(v) + epsilon)
+    m_hat, v_hat = m / (1 - beta1**4), v / (1 - beta2**4)
+    other = x + lr * np.sqrt(1 - beta2**4) / (1 - beta1**4) * m / (np.sqrt(v) + epsilon)
     other -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
     assert np.abs(other - x).max() > 1e-3
 

@@ -196,6 +196,28 @@ def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
     assert all(s.image.shape == (64, 96, 3) for s in steps)
 
 
+def test_warmup_ramps_the_steps_of_the_sizes_after_the_first(network):
+    """--warmup changes the steps at a size that starts from the coarser size's result, not
+    those at the first size that runs, which starts from noise."""
+
+    def steps(**options) -> list[stylize.Progress]:
+        options = {"iterations": 8, "seed": 0, "scales": 2, **options}
+        return list(run_stylize(network, BIG_CONTENT, [BIG_STYLE], **options))
+
+    coarse = stylize.split_iterations(8, 2)[0]
+    ramped, full = steps(warmup=10), steps(warmup=0)
+    # Iteration coarse + 1 prints the losses before the fine size's first step.
+    assert [s.losses for s in ramped[: coarse + 1]] == [s.losses for s in full[: coarse + 1]]
+    fine = zip(ramped[coarse + 1 :], full[coarse + 1 :], strict=True)
+    assert all(a.losses != b.losses for a, b in fine)
+    assert [s.losses for s in steps(warmup=1)] == [s.losses for s in full]
+    # One iteration over two sizes runs the fine size only, from noise: full steps, as at
+    # --scales 1 (the step lowers the loss, so the image written is the one after it).
+    alone = steps(iterations=1, warmup=10)[-1].image
+    np.testing.assert_array_equal(alone, steps(iterations=1, warmup=0)[-1].image)
+    np.testing.assert_array_equal(alone, steps(iterations=1, scales=1)[-1].image)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_the_written_image_has_the_loss_printed(network, optimizer):
     """Steps stay within RGB 0-255, so clipping and rounding the image to write it changes its

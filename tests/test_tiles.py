@@ -254,7 +254,7 @@ def test_no_seams_at_the_last_grid(network):
     objective, net, targets, _ = problem(network, size, seed=4)
     start = vgg_in(network, smooth_image(*size, 9))
     split = tiled(objective, net, targets, size, 256, memory.TILE_HALO, seed=5)
-    adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8, 0.0)))
+    adam = stylize.AdamSettings(*(tf.constant(v) for v in (10.0, 0.9, 0.999, 1e-8, 0.0, 0.0)))
     optimiser = stylize.Adam(objective, start, net, targets, adam, split)
     for _ in range(6):
         optimiser.step()
