@@ -59,7 +59,8 @@ def _import_tensorflow() -> None:
 
 
 # Python's collector went through TensorFlow's objects four times while they were imported
-# (0.3 s); they live as long as the process, so it is off meanwhile.
+# (0.3 s), and again at every full collection of a run. They live as long as the process: the
+# collector is off while they are imported, then they are frozen (left out of collections).
 _collecting = gc.isenabled()
 gc.disable()
 try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a traceback
@@ -85,6 +86,7 @@ except KeyboardInterrupt:
     print(f"interrupted {STARTING}", file=sys.stderr)
     raise SystemExit(130) from None
 finally:
+    gc.freeze()
     if _collecting:
         gc.enable()
 
@@ -174,11 +176,6 @@ def script() -> int:
     # holding the weights as constants; the files are the same bit for bit. Not for main()
     # called from other code, which may run another network of the same shapes in its process.
     os.environ.setdefault(hardware.FROZEN_WEIGHTS, "1")
-    # What is loaded so far (TensorFlow, these modules) lives until the process ends; frozen,
-    # it is left out of the collections made while each size's step is traced. With the
-    # collector off during the imports, a 3-iteration run at 256x192 took 3.28 s instead of
-    # 3.84 (3.51 with the collector off alone).
-    gc.freeze()
     try:
         return main()
     finally:
