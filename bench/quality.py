@@ -53,10 +53,11 @@ class Bench:
         self.env = {**os.environ, "NEURAL_STYLE_HOME": str(folder / "cache")}
         bench.warm_up(self.mat, self.env, folder)
 
-    def run(self, content: Path, style: Path, output: Path, *extra: str) -> float:
+    def run(self, content: Path, style: Path, output: Path, *extra: str, seed: int = 0) -> float:
         """Seconds of one run of the command (process start to exit) writing output."""
         inputs = ["--content", str(content), "--styles", str(style), "--output", str(output)]
-        run = bench.run_cli([*inputs, "--network", str(self.mat), "--seed", "0", *extra], self.env)
+        inputs += ["--network", str(self.mat), "--seed", str(seed)]
+        run = bench.run_cli([*inputs, *extra], self.env)
         return run.ended - run.started
 
     def objective(self, content: Path, style: Path, written: Path) -> float:
@@ -86,12 +87,13 @@ class Bench:
         return result
 
 
-def ours(runs: Bench, content: Path, style: Path, width: int, iterations: int) -> tuple:
+def ours(
+    runs: Bench, content: Path, style: Path, width: int, iterations: int, seed: int = 0
+) -> tuple:
     """(objective, seconds) of the default command with --iterations."""
     output = runs.folder / f"ours-{iterations}.png"
-    seconds = runs.run(
-        content, style, output, "--width", str(width), "--iterations", str(iterations)
-    )
+    extra = ("--width", str(width), "--iterations", str(iterations))
+    seconds = runs.run(content, style, output, *extra, seed=seed)
     return runs.objective(content, style, output), seconds
 
 
@@ -100,7 +102,8 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
     runs = Bench(folder, args.reference_iterations)
     print(
         f"\n{'pair':<10}{'size':>9}{'ref obj':>10}{'ref s':>8}{'iters':>7}{'obj':>10}{'s':>7}"
-        f"{'ratio':>7}   default ({DEFAULTS.iterations} iterations): obj, s, ratio"
+        f"{'ratio':>7}   default ({DEFAULTS.iterations} iterations, seed {args.seeds[0]}):"
+        " obj, s, ratio"
     )
     for width, height in args.sizes:
         for name, (content_file, style) in pairs(args).items():
@@ -112,15 +115,20 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
                 if objective <= target or iterations >= args.most:
                     break
                 iterations = round(iterations * GROWTH)
-            default = ours(runs, content, style, width, DEFAULTS.iterations)
             print(
                 f"{name:<10}{f'{width}x{height}':>9}{target:>10.6g}{reference_seconds:>8.1f}"
                 f"{iterations:>7}{objective:>10.6g}{seconds:>7.1f}"
-                f"{seconds / reference_seconds:>7.3f}   {default[0]:.6g}, {default[1]:.1f},"
-                f" {default[1] / reference_seconds:.3f}"
-                + ("" if default[0] <= target else "  (default above the reference)"),
-                flush=True,
+                f"{seconds / reference_seconds:>7.3f}   ",
+                end="",
             )
+            for seed in args.seeds:
+                default = ours(runs, content, style, width, DEFAULTS.iterations, seed)
+                print(
+                    ("" if seed == args.seeds[0] else f"{f'seed {seed}':>61}   ")
+                    + f"{default[0]:.6g}, {default[1]:.1f}, {default[1] / reference_seconds:.3f}"
+                    + ("" if default[0] <= target else "  (default above the reference)"),
+                    flush=True,
+                )
 
 
 def main() -> None:
@@ -136,6 +144,9 @@ def main() -> None:
     parser.add_argument("--reference-iterations", type=int, default=1000, help="the classic's")
     parser.add_argument("--start", type=int, default=100, help="--iterations of the first try")
     parser.add_argument("--most", type=int, default=3000, help="give up past this --iterations")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="of the default command's runs"
+    )
     parser.add_argument(
         "--dir", type=Path, help="folder for the network, inputs, references (kept)"
     )
