@@ -140,6 +140,14 @@ def compiled(function: Callable) -> Callable:
     return tf.function(function, autograph=False)
 
 
+def any_size(value: np.ndarray | tf.Tensor) -> tf.Variable:
+    """A 1xHxWxC value as a variable whose shape leaves H and W open, so that a function
+    traced with it serves every size."""
+    value = tf.convert_to_tensor(value)
+    shape = tf.TensorShape([value.shape[0], None, None, value.shape[-1]])
+    return tf.Variable(value, shape=shape, trainable=False)
+
+
 def extract(
     weights: dict[str, tuple[tf.Tensor, tf.Tensor]],
     image: tf.Tensor,

@@ -196,6 +196,21 @@ def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
     assert all(s.image.shape == (64, 96, 3) for s in steps)
 
 
+def test_one_trace_of_the_step_serves_every_size(network, monkeypatch):
+    """Adam's step is traced once for a run over two sizes (its Python runs only then)."""
+    traced = []
+    adam_step = stylize.Objective.adam_step
+
+    def counted(self, state, *args):
+        traced.append(tuple(state.image.shape))
+        return adam_step(self, state, *args)
+
+    monkeypatch.setattr(stylize.Objective, "adam_step", counted)
+    steps = list(run_stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=6, seed=0, scales=2))
+    assert {s.size for s in steps} == {(32, 48), (64, 96)}
+    assert traced == [(1, None, None, 3)]
+
+
 def test_warmup_ramps_the_steps_of_the_sizes_after_the_first(network):
     """--warmup changes the steps at a size that starts from the coarser size's result, not
     those at the first size that runs, which starts from noise."""
