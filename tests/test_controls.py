@@ -240,10 +240,10 @@ def test_adam_betas_and_epsilon_are_used():
     start, centre = rng.standard_normal((2, 1, 3, 4, 3)).astype(np.float32)
     lr, beta1, beta2, epsilon, decay, warmup = 0.5, 0.6, 0.95, 0.1, 0.7, 3.0
     unbounded = stylize.Targets(*[None] * 7, tf.constant(-1e9), tf.constant(1e9))
-    settings = (lr, beta1, beta2, epsilon, decay, warmup)
+    values = (lr, beta1, beta2, epsilon, decay, warmup)
     adam = stylize.Adam(
         Quadratic(centre), start, {}, unbounded,
-        stylize.AdamSettings(*(tf.constant(v) for v in settings)),
+        stylize.AdamSettings(*(tf.constant(v) for v in values)),
     )  # fmt: skip
     x, m, v, average = start.astype(np.float64), 0.0, 0.0, 0.0
     for t in (1, 2, 3, 4):
