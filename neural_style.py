@@ -179,9 +179,9 @@ def script() -> int:
     try:
         return main()
     finally:
-        # As the interpreter shuts down, Python's collector goes through TensorFlow's objects
-        # several times: 0.6-0.7 s after every run (`import tensorflow` alone, then exit:
-        # 0.72 s, 0.07 s frozen). Frozen, they are left to the system; every file is closed.
+        # As the interpreter shuts down, Python's collector goes through every object not
+        # frozen. The import's are frozen already (above); this leaves those the run made to
+        # the system too. Every file is closed by then.
         gc.freeze()
 
 
