@@ -270,7 +270,7 @@ class Objective:
         # steps at 128x96 and 256x192 of a default run took 0.35-0.38 s; now 0.08-0.12 s.
         self.compiled_adam_step = vgg.compiled(self.adam_step)
 
-    def terms(self, image: tf.Tensor, net: dict, targets: Targets) -> tuple[tf.Tensor, ...]:
+    def terms(self, image: tf.Tensor, net: vgg.Weights, targets: Targets) -> tuple[tf.Tensor, ...]:
         """(content, style, tv) of a preprocessed 1xHxWx3 image, and temporal for a video frame
         with a temporal target."""
         grams = {}
@@ -302,7 +302,7 @@ class Objective:
         return tv, weight * temporal_loss(image, warped, mask)
 
     def terms_and_gradient(
-        self, image: tf.Tensor, net: dict, targets: Targets
+        self, image: tf.Tensor, net: vgg.Weights, targets: Targets
     ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
         """The loss terms of image and the gradient of their sum."""
         with tf.GradientTape() as tape:
@@ -314,7 +314,7 @@ class Objective:
     def adam_step(
         self,
         state: AdamState,
-        net: dict,
+        net: vgg.Weights,
         targets: Targets,
         adam: AdamSettings,
         computed: tuple | None = None,
@@ -358,7 +358,7 @@ class Adam:
         self,
         objective: Objective,
         start: np.ndarray,
-        net: dict,
+        net: vgg.Weights,
         targets: Targets,
         adam: AdamSettings,
         tiled: tiles.TiledObjective | None = None,
@@ -471,7 +471,7 @@ class LBFGS:
         self,
         objective: Objective,
         start: np.ndarray,
-        net: dict,
+        net: vgg.Weights,
         targets: Targets,
         bounds: tuple[np.ndarray, np.ndarray] | None = None,
         tiled: tiles.TiledObjective | None = None,
@@ -660,10 +660,7 @@ class _Run:
         )
         # The network's convolutions run in the run's precision (weights cast once, here).
         self.precision = precision = hardware.resolve_precision(settings.precision)[0]
-        self.net = {
-            name: (tf.constant(k, precision), tf.constant(b, precision))
-            for name, (k, b) in network.weights.items()
-        }
+        self.net = vgg.constants(network, precision)
         self.output_size = Size(*content.shape[:2])
         self.sizes = scale_sizes(self.output_size, settings.scales)
         self.counts = split_iterations(settings.iterations, len(self.sizes))

@@ -189,7 +189,7 @@ def for_budget(
 
 
 def _window_cores(
-    net: dict, layers: tuple[str, ...], pooling: str, window: tf.Tensor, core: tf.Tensor
+    net: vgg.Weights, layers: tuple[str, ...], pooling: str, window: tf.Tensor, core: tf.Tensor
 ) -> dict[str, tf.Tensor]:
     """{layer: its features in float32, zero outside the core} of a window (see _in_core)."""
     found = vgg.extract(net, window, layers, pooling)
@@ -245,7 +245,7 @@ def _window(array: np.ndarray, corner: tuple[int, int], shape: Size) -> tf.Tenso
 
 
 def features(
-    net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
+    net: vgg.Weights, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
 ) -> dict[str, np.ndarray]:
     """{layer: 1xhxwxC float32} of a preprocessed 1xHxWx3 image, computed tile by tile."""
     run = vgg.compiled(lambda *a: _window_cores(net, layers, pooling, *a))
@@ -264,7 +264,7 @@ def features(
 
 
 def grams(
-    net: dict, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
+    net: vgg.Weights, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
 ) -> dict[str, tf.Tensor]:
     """{layer: Gram matrix} of a preprocessed 1xHxWx3 image, summed over tiles (as gram())."""
     run = vgg.compiled(
@@ -288,7 +288,7 @@ class TiledObjective:
     def __init__(
         self,
         objective,  # stylize.Objective (not imported: stylize imports this module)
-        net: dict,
+        net: vgg.Weights,
         targets,  # stylize.Targets, its content features whole-image arrays
         grid: Grid,
         rng: np.random.Generator,

@@ -93,14 +93,13 @@ def losses_by_hand(
     styles: the style images at the sizes the run uses them (a single image: one style);
     blend: their weights (equal when None), normalised to sum 1.
     """
-    import tensorflow as tf
 
     import vgg
 
     styles = [styles] if isinstance(styles, np.ndarray) else list(styles)
     blend = np.ones(len(styles)) if blend is None else np.asarray(blend, np.float64)
     blend = blend / blend.sum()
-    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    net = vgg.constants(network)
 
     def feats(image, layers):
         x = vgg.preprocess(image, network.mean_pixel)[None]

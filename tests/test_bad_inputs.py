@@ -248,18 +248,26 @@ def bad_networks(folder: Path) -> dict[str, tuple[Path, str]]:
     assert data["layers"][0, 5][0, 0]["name"][0] == "conv2_1"
     data["layers"][0, 5][0, 0]["weights"][0, 0] = np.zeros((3, 3, 5, 6), np.float32)
     scipy.io.savemat(str(mismatched), {k: v for k, v in data.items() if not k.startswith("__")})
+    even = folder / "even.mat"
+    write_vgg_mat(str(even))
+    data = scipy.io.loadmat(str(even))
+    assert data["layers"][0, 2][0, 0]["name"][0] == "conv1_2"
+    cell = data["layers"][0, 2][0, 0]["weights"]
+    cell[0, 0] = np.zeros((2, 2, *cell[0, 0].shape[2:]), np.float32)
+    scipy.io.savemat(str(even), {k: v for k, v in data.items() if not k.startswith("__")})
     return {
         "text": (text, "not a readable MATLAB .mat file"),
         "truncated": (cut, "not a readable MATLAB .mat file"),
         "not-matconvnet": (other, "no 'layers'"),
         "lacking-layer": (lacking, "lacks layer 'conv4_2'"),
         "mismatched": (mismatched, "layer 'conv2_1' takes 5 channels but conv1_2 gives 4"),
+        "even-kernel": (even, "layer 'conv1_2' has an even-sized 2x2 kernel"),
     }
 
 
 @pytest.mark.parametrize("cache", [[], ["--no-cache"]])
 @pytest.mark.parametrize(
-    "kind", ["text", "truncated", "not-matconvnet", "lacking-layer", "mismatched"]
+    "kind", ["text", "truncated", "not-matconvnet", "lacking-layer", "mismatched", "even-kernel"]
 )
 def test_unusable_network(files, tmp_path, capsys, monkeypatch, kind, cache):
     path, what = bad_networks(tmp_path / "in")[kind]

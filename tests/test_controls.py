@@ -109,10 +109,8 @@ def test_layer_options_give_the_formulas(
 def test_avg_pooling_averages():
     rng = np.random.default_rng(0)
     kernel = rng.standard_normal((3, 3, 3, 2)).astype(np.float32)
-    net = {
-        "conv1_1": (tf.constant(kernel), tf.zeros(2)),
-        "conv1_2": (tf.eye(2)[None, None], tf.zeros(2)),
-    }
+    weights = {"conv1_1": (kernel, np.zeros(2)), "conv1_2": (np.eye(2)[None, None], np.zeros(2))}
+    net = vgg.constants(vgg.Network(weights, np.zeros(3)))
     x = tf.constant(rng.standard_normal((1, 4, 6, 3)), tf.float32)
     for pooling in ("avg", "max"):
         out = vgg.extract(net, x, ("relu1_2", "pool1"), pooling)

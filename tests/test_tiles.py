@@ -27,7 +27,7 @@ def problem(network, size: Size, pooling: str = "max", seed: int = 0):
     """An Objective, its network, targets at size and a noisy image, all float32."""
     content_layers, style_layers = options.layer_weights(Settings())
     objective = stylize.Objective(content_layers, style_layers, pooling)
-    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    net = stylize.vgg.constants(network)
     rng = np.random.default_rng(seed)
     content = smooth_image(*size, seed + 1)
     style = smooth_image(size.height + 8, size.width - 8, seed + 2)
@@ -97,7 +97,7 @@ def test_a_small_halo_is_close_but_not_exact(network):
 
 
 def test_tiled_features_and_grams_match_the_whole_image(network):
-    net = {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
+    net = stylize.vgg.constants(network)
     x = vgg_in(network, smooth_image(250, 301, 5))
     layers = ("relu1_1", "relu3_1", "relu4_2", "relu5_1")
     whole = stylize.vgg.extract(net, tf.constant(x), layers)

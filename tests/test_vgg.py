@@ -11,10 +11,6 @@ from fake_vgg import TINY_WIDTHS, write_vgg_mat
 import vgg
 
 
-def _tf_weights(network: vgg.Network) -> dict:
-    return {n: (tf.constant(k), tf.constant(b)) for n, (k, b) in network.weights.items()}
-
-
 def test_both_layouts_give_identical_features(tmp_path):
     old, new = tmp_path / "old.mat", tmp_path / "new.mat"
     write_vgg_mat(str(old), "old", seed=5)
@@ -23,8 +19,8 @@ def test_both_layouts_give_identical_features(tmp_path):
     np.testing.assert_allclose(a.mean_pixel, [123.68, 116.779, 103.939], rtol=1e-6)
     np.testing.assert_array_equal(a.mean_pixel, b.mean_pixel)
     image = tf.random.normal((1, 20, 20, 3), seed=1) * 50
-    fa = vgg.extract(_tf_weights(a), image, ("relu5_1", "relu4_2"))
-    fb = vgg.extract(_tf_weights(b), image, ("relu5_1", "relu4_2"))
+    fa = vgg.extract(vgg.constants(a), image, ("relu5_1", "relu4_2"))
+    fb = vgg.extract(vgg.constants(b), image, ("relu5_1", "relu4_2"))
     assert set(fa) == {"relu5_1", "relu4_2"}
     for name in fa:
         np.testing.assert_array_equal(fa[name].numpy(), fb[name].numpy())
@@ -55,7 +51,7 @@ def test_kernel_is_transposed_from_width_height(tmp_path):
     network = vgg.parse_mat(data)
     image = np.zeros((1, 5, 5, 3), np.float32)
     image[0, 3, 2, 0] = 7.0  # row 3, column 2
-    out = vgg.extract(_tf_weights(network), tf.constant(image), ("conv1_1",))["conv1_1"]
+    out = vgg.extract(vgg.constants(network), tf.constant(image), ("conv1_1",))["conv1_1"]
     channel = out.numpy()[0, :, :, 0]
     assert channel[2, 2] == 7.0  # the pixel below (2, 2) is (3, 2)
     assert np.count_nonzero(channel) == 1
@@ -63,17 +59,55 @@ def test_kernel_is_transposed_from_width_height(tmp_path):
 
 def test_extractor_stops_at_the_deepest_layer(network):
     image = tf.zeros((1, 8, 8, 3))
-    assert set(vgg.extract(_tf_weights(network), image, ("relu1_1",))) == {"relu1_1"}
+    assert set(vgg.extract(vgg.constants(network), image, ("relu1_1",))) == {"relu1_1"}
 
 
 def test_avg_and_max_pooling_differ(network):
     image = tf.random.normal((1, 8, 8, 3), seed=2) * 50
-    weights = _tf_weights(network)
+    weights = vgg.constants(network)
     mx = vgg.extract(weights, image, ("pool1",), "max")["pool1"].numpy()
     av = vgg.extract(weights, image, ("pool1",), "avg")["pool1"].numpy()
     relu = vgg.extract(weights, image, ("relu1_2",))["relu1_2"].numpy()
     np.testing.assert_allclose(mx[0, 0, 0], relu[0, :2, :2].max(axis=(0, 1)), rtol=1e-6)
     np.testing.assert_allclose(av[0, 0, 0], relu[0, :2, :2].mean(axis=(0, 1)), rtol=1e-5)
+
+
+def test_gradient_is_that_of_the_plain_network(network):
+    # extract() writes its convolutions' input gradient by hand; autodiff through
+    # tf.nn.conv2d, layer by layer, is the reference.
+    image = tf.random.normal((1, 13, 10, 3), seed=3) * 50
+    layers = ("relu1_1", "conv2_1", "relu3_1")
+    rng = np.random.default_rng(4)
+    mix = {}
+
+    def total(features: dict) -> tf.Tensor:
+        for name, x in features.items():
+            mix.setdefault(name, tf.constant(rng.standard_normal(x.shape), tf.float32))
+        return tf.add_n([tf.reduce_sum(features[n] * mix[n]) for n in layers])
+
+    def plain(x: tf.Tensor) -> dict:
+        out = {}
+        for name in vgg.LAYERS[: vgg.layer_index("relu3_1") + 1]:
+            if name.startswith("conv"):
+                kernel, bias = network.weights[name]
+                x = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, "SAME"), bias)
+            elif name.startswith("relu"):
+                x = tf.nn.relu(x)
+            else:
+                x = tf.nn.max_pool2d(x, 2, 2, "SAME")
+            out[name] = x
+        return {n: out[n] for n in layers}
+
+    gradients = []
+    for features in (plain, lambda x: vgg.extract(vgg.constants(network), x, layers)):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = total(features(image))
+        gradients.append(tape.gradient(loss, image).numpy())
+    assert np.abs(gradients[0]).max() > 0
+    np.testing.assert_allclose(
+        gradients[1], gradients[0], rtol=1e-4, atol=1e-4 * np.abs(gradients[0]).max()
+    )
 
 
 @pytest.mark.parametrize(
