@@ -199,7 +199,7 @@ def run_batch(
 ) -> int:
     """Run the batch file's jobs (of this shard), skipping finished ones; 1 if any failed."""
     rows, jobs = read_jobs(parser, settings)
-    summary, weights, style_cache = Summary(), None, {}
+    summary, weights, cache = Summary(), None, {}
 
     def say(text: str) -> None:
         if not settings.quiet:
@@ -229,7 +229,7 @@ def run_batch(
                 weights = load_network()
             say(f"{label}: {item.output}")
             try:
-                _run_job(item, weights, interrupts, label, style_cache)
+                _run_job(item, weights, interrupts, label, cache)
                 summary.done += 1
             except (ValueError, OSError) as exc:
                 fail(name, exc)
@@ -242,10 +242,10 @@ def run_batch(
 
 
 def _run_job(
-    item: Settings, weights: object, interrupts: Interrupts, label: str, style_cache: dict
+    item: Settings, weights: object, interrupts: Interrupts, label: str, cache: dict
 ) -> None:
     """One job of the batch; its unfinished image of an earlier run goes once it is done."""
     unfinished = interrupted_path(item.output)
-    job.run(item, weights, interrupts, unfinished, label, style_cache)
+    job.run(item, weights, interrupts, unfinished, label, cache)
     if os.path.exists(unfinished):  # an earlier run's, now superseded
         os.remove(unfinished)

@@ -128,12 +128,13 @@ def run(
     interrupts: Interrupts,
     unfinished: str,
     label: str = "",
-    style_cache: dict | None = None,
+    cache: dict | None = None,
     loaded: tuple | None = None,
 ) -> None:
     """Optimise, show progress and write checkpoints and the output.
 
-    loaded is inputs.load_inputs(settings), when already loaded. A run cut short (signal, or a
+    loaded is inputs.load_inputs(settings), when already loaded; cache is stylize()'s, one
+    for all the jobs of a batch. A run cut short (signal, or a
     NaN loss) writes its best image to unfinished instead. The run's state goes beside the
     output (_Saver); a saved state of the same run is resumed from.
     """
@@ -142,7 +143,7 @@ def run(
     saver = _Saver(settings)
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
-        style_cache=style_cache, resume=saver.resume(settings, label),
+        cache=cache, resume=saver.resume(settings, label),
         on_tile=lambda done, total: report.tile(done, total, settings.iterations),
     )  # fmt: skip
     del weights  # a single run's float32 weights can go once cast (a batch keeps its own)

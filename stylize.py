@@ -643,15 +643,19 @@ class _Run:
         content: np.ndarray,
         styles: list[np.ndarray],
         settings: Settings,
-        style_cache: dict | None,
+        cache: dict | None,
         temporal: Temporal | None = None,
         on_tile: tiles.OnTile | None = None,
     ):
         self.settings, self.content, self.styles = settings, content, styles
         self.temporal, self.on_tile = temporal, on_tile
-        self.style_cache = {} if style_cache is None else style_cache
+        self.cache = {} if cache is None else cache
         content_layers, style_layers = options.layer_weights(settings)
-        self.objective = Objective(content_layers, style_layers, settings.pooling)
+        layers = tuple(tuple(weights.items()) for weights in (content_layers, style_layers))
+        self.objective = self.cached(
+            ("objective", *layers, settings.pooling),
+            lambda: Objective(content_layers, style_layers, settings.pooling),
+        )
         vgg.check_layers(network, list(self.objective.layers))
         self.mean = network.mean_pixel
         self.bounds = (
@@ -660,7 +664,7 @@ class _Run:
         )
         # The network's convolutions run in the run's precision (weights cast once, here).
         self.precision = precision = hardware.resolve_precision(settings.precision)[0]
-        self.net = vgg.constants(network, precision)
+        self.net = self.cached(("network", precision), lambda: vgg.constants(network, precision))
         self.output_size = Size(*content.shape[:2])
         self.sizes = scale_sizes(self.output_size, settings.scales)
         self.counts = split_iterations(settings.iterations, len(self.sizes))
@@ -676,6 +680,12 @@ class _Run:
         self.best, self.start = _Best(), None
         # The starting noise's seed, kept so that a resumed run has the same random state.
         self.noise_seed = secrets.randbits(63) if settings.seed is None else settings.seed
+
+    def cached(self, key: tuple, make: Callable[[], object]) -> object:
+        """The cache's value for key, made (and kept) if it has none."""
+        if key not in self.cache:
+            self.cache[key] = make()
+        return self.cache[key]
 
     def _features(
         self, image: np.ndarray, layers: dict[str, float], grid: tiles.Grid | None = None
@@ -693,16 +703,17 @@ class _Run:
         style_layers = self.objective.style_layers
         # The key holds everything the grams depend on besides the network.
         digest = hashlib.sha1(style.tobytes()).hexdigest()
-        key = (digest, style.shape, tuple(style_layers), self.settings.pooling)
+        key = ("grams", digest, style.shape, tuple(style_layers), self.settings.pooling)
         key += (self.precision, grid)
-        if key not in self.style_cache and grid is not None:
-            x = vgg.preprocess(style, self.mean)[None]
-            pooling = self.settings.pooling
-            self.style_cache[key] = tiles.grams(self.net, x, tuple(style_layers), pooling, grid)
-        elif key not in self.style_cache:
+
+        def grams() -> dict[str, tf.Tensor]:
+            if grid is not None:
+                x = vgg.preprocess(style, self.mean)[None]
+                return tiles.grams(self.net, x, tuple(style_layers), self.settings.pooling, grid)
             features = self._features(style, style_layers)
-            self.style_cache[key] = {name: gram(features[name]) for name in style_layers}
-        return self.style_cache[key]
+            return {name: gram(features[name]) for name in style_layers}
+
+        return self.cached(key, grams)
 
     def _style_sizes(self, size: Size) -> list[Size]:
         """The size of each style at a size of the output: scaled as the content."""
@@ -948,7 +959,7 @@ def stylize(
     *,
     initial: np.ndarray | None = None,
     stop: Callable[[], bool] | None = None,
-    style_cache: dict | None = None,
+    cache: dict | None = None,
     resume: RunState | None = None,
     temporal: Temporal | None = None,
     on_tile: tiles.OnTile | None = None,
@@ -956,15 +967,16 @@ def stylize(
     """Optimise an image towards content's features and styles' grams; yield each iteration.
 
     content, styles and initial are RGB arrays (0-255) at the sizes to use. stop() is asked at
-    each iteration whether to end there. style_cache, if given, keeps the style grams between
-    calls that use the same network (the caller keeps one per network), so a batch computes
-    each style image's targets once. resume, a RunState from a Progress's snapshot() of a run
+    each iteration whether to end there. cache, if given, keeps between calls that use the
+    same network (the caller keeps one per network) what they share: the network's tensors,
+    the compiled step of their loss and the style images' grams, so that a batch's jobs and a
+    video's frames compute each once. resume, a RunState from a Progress's snapshot() of a run
     with the same inputs and settings, goes on from there as if the run had never stopped.
     temporal, for a video frame, adds the temporal term. on_tile(done, total), if given, is
     told of each tile of an iteration computed tile by tile (one that does not fit whole).
     """
     check_settings(settings, len(styles))
-    run = _Run(network, content, styles, settings, style_cache, temporal, on_tile)
+    run = _Run(network, content, styles, settings, cache, temporal, on_tile)
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
         yield from run.iterations(initial, stop, resume)

@@ -455,7 +455,7 @@ class _Frames:
         self.settings, self.clip, self.network, self.work = settings, clip, network, work
         self.styles: list[np.ndarray] = []
         self.initial: np.ndarray | None = None
-        self.style_cache: dict = {}  # the style grams, computed once for all frames
+        self.cache: dict = {}  # what the frames share: the network, the step, the style grams
         self.precision = hardware.resolve_precision(settings.precision)
         self.bar: _Bar | None = None
 
@@ -516,7 +516,7 @@ class _Frames:
             initial, temporal = self.start(frame, previous)
             steps = stylize.stylize(
                 self.network, frame, self.styles, self.frame_settings(number), initial=initial,
-                stop=interrupts.stop, style_cache=self.style_cache, temporal=temporal,
+                stop=interrupts.stop, cache=self.cache, temporal=temporal,
             )  # fmt: skip
             for step in steps:
                 report.step(step)

@@ -132,7 +132,7 @@ def losses_by_hand(
 
 
 def run_stylize(
-    network, content, styles, *, initial=None, stop=None, style_cache=None, resume=None,
+    network, content, styles, *, initial=None, stop=None, cache=None, resume=None,
     on_tile=None, **settings,
 ):  # fmt: skip
     """stylize.stylize with Settings(**settings): the run's generator."""
@@ -142,5 +142,5 @@ def run_stylize(
     settings.setdefault("precision", "float32")
     return stylize.stylize(
         network, content, styles, Settings(**settings), initial=initial, stop=stop,
-        style_cache=style_cache, resume=resume, on_tile=on_tile,
+        cache=cache, resume=resume, on_tile=on_tile,
     )  # fmt: skip

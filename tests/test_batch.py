@@ -181,7 +181,7 @@ def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
     real, caches = stylize.stylize, []
 
     def stylize_with_sigint_in_job_4(*args, **kwargs):
-        caches.append(kwargs["style_cache"])
+        caches.append(kwargs["cache"])
         for step in real(*args, **kwargs):
             if len(caches) == 4 and step.iteration == 2:
                 os.kill(os.getpid(), signal.SIGINT)
@@ -196,8 +196,10 @@ def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
     done = ["1.jpg", "2.jpg", "3.jpg", "4.interrupted.jpg", "4.jpg.state"]
     assert sorted(p.name for p in out.iterdir()) == done  # job 4 resumes from its state
     Image.open(out / "4.interrupted.jpg").verify()
-    # One style at one size: its grams were computed once and shared by all jobs.
-    assert all(cache is caches[0] for cache in caches) and len(caches[0]) == 1
+    # One style at one size: its grams were computed once and shared by all jobs, as were the
+    # network's tensors and the compiled step.
+    assert all(cache is caches[0] for cache in caches)
+    assert sorted(key[0] for key in caches[0]) == ["grams", "network", "objective"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     monkeypatch.setattr(stylize, "stylize", real)

@@ -103,20 +103,51 @@ def test_missing_network_layer(tmp_path):
         run(vgg.load_mat(str(path)), iterations=1)
 
 
-def test_style_cache_is_filled_once_and_used(network):
+def test_cache_keeps_the_style_grams_once_and_they_are_used(network):
     cache: dict = {}
-    first = run(network, iterations=1, style_cache=cache)[0].losses
-    assert len(cache) == 1
-    again = run(network, iterations=1, style_cache=cache)[0].losses
-    assert len(cache) == 1 and again == first
+
+    def grams() -> list:
+        return [value for key, value in cache.items() if key[0] == "grams"]
+
+    first = run(network, iterations=1, cache=cache)[0].losses
+    assert len(grams()) == 1
+    again = run(network, iterations=1, cache=cache)[0].losses
+    assert len(grams()) == 1 and again == first
     other = [smooth_image(40, 40, 5)]
-    list(run_stylize(network, CONTENT, other, iterations=1, style_cache=cache))
-    assert len(cache) == 2
+    list(run_stylize(network, CONTENT, other, iterations=1, cache=cache))
+    assert len(grams()) == 2
     # The cached grams are what the loss uses: zeroed grams change the style loss.
-    for grams in cache.values():
-        for name in grams:
-            grams[name] = grams[name] * 0
-    assert run(network, iterations=1, style_cache=cache)[0].losses.style != first.style
+    for found in grams():
+        for name in found:
+            found[name] = found[name] * 0
+    assert run(network, iterations=1, cache=cache)[0].losses.style != first.style
+
+
+def test_calls_sharing_a_cache_share_one_trace_of_the_step(network, monkeypatch):
+    """A batch's jobs and a video's frames: the step is traced once for calls with the same
+    layers and pooling, whatever their sizes, and anew for other layer weights."""
+    traced = []
+    adam_step = stylize.Objective.adam_step
+
+    def counted(self, state, *args):
+        traced.append(tuple(state.image.shape))
+        return adam_step(self, state, *args)
+
+    monkeypatch.setattr(stylize.Objective, "adam_step", counted)
+    cache: dict = {}
+    alone = run(network, iterations=3)
+    assert len(traced) == 1
+    shared = run(network, iterations=3, cache=cache)
+    assert [s.losses for s in shared] == [s.losses for s in alone]
+    assert len(traced) == 2
+    list(run_stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=3, seed=0, cache=cache))
+    assert len(traced) == 2  # another size
+    list(run_stylize(network, CONTENT, STYLES, iterations=3, cache=cache, style_weight=1.0))
+    assert len(traced) == 2  # a loss weight is an input of the step
+    list(
+        run_stylize(network, CONTENT, STYLES, iterations=3, cache=cache, style_layers=("relu1_1",))
+    )
+    assert len(traced) == 3
 
 
 def test_bfloat16_network_follows_float32(network):
