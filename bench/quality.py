@@ -1,7 +1,8 @@
 """A good picture sooner: the default command against the classic 1000-iteration run.
 
 For each pair and size: the classic reference run (one size, float32, Adam with step 10 and
-no averaging, 1000 iterations, the best of its checkpoints every 50), then the default command
+no averaging, 1000 iterations, the best of its checkpoints every 50, rounded to the nearest
+levels), then the default command
 (content, styles, output and width only) with growing --iterations until the file it writes
 has an objective at or below the reference's. The objective of a file is the first total loss
 that `--initial FILE --scales 1 --iterations 1 --print-iterations 1 --precision float32`
@@ -30,7 +31,7 @@ from settings import DEFAULTS  # noqa: E402
 
 EXAMPLES = bench.ROOT / "examples"
 CLASSIC = ["--scales", "1", "--precision", "float32", "--learning-rate", "10"]
-CLASSIC += ["--average-decay", "0", "--checkpoint-iterations", "50"]
+CLASSIC += ["--average-decay", "0", "--rounding-passes", "0", "--checkpoint-iterations", "50"]
 SIZES = ("256x192", "512x384")
 GROWTH = 1.5  # each try's --iterations is this times the last one's
 

@@ -121,6 +121,23 @@ def test_differences_gradient_by_finite_differences(rows):
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
 
 
+def test_tv_curvature_is_the_second_difference_of_the_tv_loss():
+    # tv_loss is quadratic: moving one value by 1 each way gives its second derivative exactly.
+    height, width, weight = 5, 7, 3.0
+    x = RNG.standard_normal((1, height, width, 3))
+    curvature = stylize.tv_curvature(height, width, weight)
+    assert curvature.shape == (height, width, 1)
+
+    def tv(y: np.ndarray) -> float:
+        return weight * float(stylize.tv_loss(tf.constant(y, tf.float32)))
+
+    for i, j, c in [(0, 0, 0), (0, 3, 1), (2, 0, 2), (2, 3, 0), (4, 6, 1)]:
+        step = np.zeros_like(x)
+        step[0, i, j, c] = 1.0
+        second = tv(x + step) - 2 * tv(x) + tv(x - step)
+        assert curvature[i, j, 0] == pytest.approx(second, rel=1e-3)
+
+
 def test_blend_weights_normalised():
     assert settings.normalize_blend(None, 4) == [0.25] * 4
     assert settings.normalize_blend([1.0, 3.0], 2) == [0.25, 0.75]

@@ -30,7 +30,8 @@ def test_loss_falls_and_every_iteration_reports(network):
 
 def test_checkpoints_and_the_best_image_rule(network):
     iterations, every = 17, 4
-    steps = run(network, iterations=iterations, checkpoint_iterations=every)
+    # rounding_passes=0: the final image rounded to the nearest levels, as checkpoints are.
+    steps = run(network, iterations=iterations, checkpoint_iterations=every, rounding_passes=0)
     with_image = [s.iteration for s in steps if s.image is not None]
     assert with_image == [4, 8, 12, 16, 17]
     # The loss before step i+1 is the loss of the image after step i; one more iteration
@@ -264,12 +265,63 @@ def test_warmup_ramps_the_steps_of_the_sizes_after_the_first(network):
     np.testing.assert_array_equal(alone, steps(iterations=1, scales=1)[-1].image)
 
 
+def test_round_by_loss_moves_steep_values_one_checkerboard_half_at_a_time():
+    # A linear loss: each value's slope stays, and a steep one moves a level against it per pass.
+    rng = np.random.default_rng(0)
+    levels = rng.integers(2, 254, (1, 4, 5, 3)).astype(np.float64)
+    slope = rng.standard_normal(levels.shape)
+    curvature = np.full((4, 5, 1), 0.5)
+    seen = []
+
+    def loss(v: np.ndarray) -> float:
+        return float(np.sum(slope * v))
+
+    def loss_and_gradient(v: np.ndarray) -> tuple[float, np.ndarray]:
+        seen.append(v)
+        return loss(v), slope
+
+    out = stylize.round_by_loss(levels, 2, curvature, loss, loss_and_gradient)
+    steep = np.abs(slope) > 0.5
+    assert steep.any() and not steep.all()
+    np.testing.assert_array_equal(out, levels - 2 * np.sign(slope) * steep)
+    assert len(seen) == 4  # two passes of two halves
+    half = (np.add.outer(np.arange(4), np.arange(5)) % 2)[None, ..., None]
+    moved = seen[1] != seen[0]
+    assert moved.any() and not (moved & (half == 1)).any()
+    assert stylize.round_by_loss(levels, 0, curvature, loss, loss_and_gradient) is levels
+
+    # The version of lowest loss is kept: here the nearest levels, whatever the slope says.
+    def rising(v: np.ndarray) -> tuple[float, np.ndarray]:
+        return -loss(v), slope
+
+    kept = stylize.round_by_loss(levels, 1, curvature, lambda v: rising(v)[0], rising)
+    np.testing.assert_array_equal(kept, levels)
+
+
+def test_the_final_image_is_rounded_by_its_loss(network):
+    """--rounding-passes: the final image's loss is lower than with the nearest levels; the
+    run and its checkpoints are the same."""
+    options = {"iterations": 6, "checkpoint_iterations": 3}
+    by_loss, nearest = run(network, **options), run(network, rounding_passes=0, **options)
+    assert [s.losses for s in by_loss] == [s.losses for s in nearest]
+    np.testing.assert_array_equal(by_loss[2].image, nearest[2].image)
+
+    def total(image: np.ndarray) -> float:
+        return losses_by_hand(
+            network, CONTENT, STYLES[0], image.astype(np.float32), CONTENT_LAYERS, STYLE_LAYERS
+        )[3]
+
+    assert not np.array_equal(by_loss[-1].image, nearest[-1].image)
+    assert total(by_loss[-1].image) < total(nearest[-1].image)
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_the_written_image_has_the_loss_printed(network, optimizer):
     """Steps stay within RGB 0-255, so clipping and rounding the image to write it changes its
-    loss by rounding only. (Without the projection, these Adam steps leave the range and the
-    written file's loss is 25% off.)"""
+    loss by rounding only (to the nearest levels here). (Without the projection, these Adam
+    steps leave the range and the written file's loss is 25% off.)"""
     options = {"optimizer": optimizer, "learning_rate": 30.0, "tv_weight": 0.1, "average_decay": 0}
+    options["rounding_passes"] = 0
     written = run(network, iterations=20, **options)[-1].image
     after = run(network, iterations=21, **options)[-1].losses.total  # the image after 20 steps
     mine = losses_by_hand(

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,6 +19,8 @@ from PIL import Image
 
 import flow
 import neural_style
+import video
+from settings import Settings
 
 RATE = 12
 
@@ -116,6 +119,16 @@ def test_temporal_error_half_of_independent_frames(style, network_path, tmp_path
     with_flow = temporal_error(scene, read_frames(video, 6))
     independent_error = temporal_error(scene, read_frames(alone, 6))
     assert with_flow <= 0.5 * independent_error, (with_flow, independent_error)
+
+
+@pytest.mark.parametrize("init", ["prev-warped", "fresh"])
+def test_later_frames_round_to_the_nearest_levels(init):
+    frames = SimpleNamespace(
+        settings=Settings(rounding_passes=2, frame_iterations=7, frame_init=init)
+    )
+    first, later = (video._Frames.frame_settings(frames, number) for number in (1, 2))
+    assert first.rounding_passes == 2
+    assert later.rounding_passes == 0 and later.iterations == 7
 
 
 def test_flow_and_mask_follow_a_known_motion():
