@@ -622,10 +622,10 @@ def round_by_loss(
     # room for the other terms' curvature, which this does not know. The pixels of one
     # checkerboard colour have no neighbour in common, so their moves add up in the total
     # variation. The version of lowest loss is kept: never worse than the nearest levels.
-    height, width = levels.shape[1:3]
-    half = ((np.arange(height)[:, None] + np.arange(width)[None, :]) % 2)[..., None]
     if not passes:
         return levels
+    height, width = levels.shape[1:3]
+    half = ((np.arange(height)[:, None] + np.arange(width)[None, :]) % 2)[..., None]
     versions = []
     for colour in [0, 1] * passes:
         total, gradient = loss_and_gradient(levels)
@@ -967,7 +967,10 @@ class _Run:
                     best.offer(image, loss)
                 self.start = optimiser.last()  # the next size starts from the last iterate
             shown, at = (first, self.output_size) if i == 1 and first else (losses, size)
-            picture = self.picture(best.image, final) if final or checkpoint else None
+            # A stopped run's image is rounded to the nearest levels: a signal's sender waits
+            # for the exit, and rounding by the loss costs two gradients and a loss.
+            rounded = final and not stopped
+            picture = self.picture(best.image, rounded) if final or checkpoint else None
             snapshot = self.snapshot(index, k, count, stalled or k == count, losses, optimiser)
             yield Progress(i, self.total, shown, picture, final, at, snapshot)
             if final:
