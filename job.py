@@ -133,10 +133,10 @@ def run(
 ) -> None:
     """Optimise, show progress and write checkpoints and the output.
 
-    loaded is inputs.load_inputs(settings), when already loaded; cache is stylize()'s, one
-    for all the jobs of a batch. A run cut short (signal, or a
-    NaN loss) writes its best image to unfinished instead. The run's state goes beside the
-    output (_Saver); a saved state of the same run is resumed from.
+    loaded is inputs.load_inputs(settings), when already loaded; cache is stylize()'s, one for
+    all the jobs of a batch. A run cut short (signal, or a NaN loss) writes its best image to
+    unfinished instead. The run's state goes beside the output (_Saver); a saved state of the
+    same run is resumed from.
     """
     content, styles, initial = loaded or inputs.load_inputs(settings)
     precision = hardware.resolve_precision(settings.precision)

@@ -460,8 +460,9 @@ class _Frames:
         self.bar: _Bar | None = None
 
     def frame_settings(self, number: int) -> Settings:
-        """The first frame runs as a still image; later ones --frame-iterations steps, at the
-        output size only and with --frame-learning-rate, unless they start afresh."""
+        """The first frame runs as a still image; later ones --frame-iterations steps, rounded
+        to the nearest levels, at the output size only and with --frame-learning-rate unless
+        they start afresh."""
         settings = self.settings
         if number == 1:
             return dataclasses.replace(

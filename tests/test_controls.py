@@ -194,9 +194,10 @@ def test_lbfgs_direction_is_the_bfgs_update_of_its_pairs():
 
 
 class Rosenbrock:
-    """An objective with the _Objective interface: (f, 0, 0) and its gradient, f Rosenbrock's."""
+    """An objective with the Objective interface that L-BFGS uses: (f, 0, 0) and its gradient,
+    f Rosenbrock's."""
 
-    def terms_and_gradient(self, image, net, targets):
+    def compiled_terms_and_gradient(self, image, net, targets):
         with tf.GradientTape() as tape:
             tape.watch(image)
             x, y = image[0, 0, 0, 0], image[0, 0, 0, 1]
