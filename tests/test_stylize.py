@@ -127,17 +127,24 @@ def test_cache_keeps_the_style_grams_once_and_they_are_used(network):
     assert run(network, iterations=1, cache=cache)[0].losses.style != first.style
 
 
-def test_calls_sharing_a_cache_share_one_trace_of_the_step(network, monkeypatch):
-    """A batch's jobs and a video's frames: the step is traced once for calls with the same
-    layers and pooling, whatever their sizes, and anew for other layer weights."""
-    traced = []
+@pytest.fixture
+def traced(monkeypatch) -> list:
+    """The image shapes Adam's step is traced with, as it is traced (its Python runs only
+    then)."""
+    shapes = []
     adam_step = stylize.Objective.adam_step
 
     def counted(self, state, *args):
-        traced.append(tuple(state.image.shape))
+        shapes.append(tuple(state.image.shape))
         return adam_step(self, state, *args)
 
     monkeypatch.setattr(stylize.Objective, "adam_step", counted)
+    return shapes
+
+
+def test_calls_sharing_a_cache_share_one_trace_of_the_step(network, traced):
+    """A batch's jobs and a video's frames: the step is traced once for calls with the same
+    layers and pooling, whatever their sizes, and anew for other layer weights."""
     cache: dict = {}
     alone = run(network, iterations=3)
     assert len(traced) == 1
@@ -231,16 +238,8 @@ def test_coarse_checkpoints_are_upsampled_to_the_output_size(network):
     assert all(s.image.shape == (64, 96, 3) for s in steps)
 
 
-def test_one_trace_of_the_step_serves_every_size(network, monkeypatch):
-    """Adam's step is traced once for a run over two sizes (its Python runs only then)."""
-    traced = []
-    adam_step = stylize.Objective.adam_step
-
-    def counted(self, state, *args):
-        traced.append(tuple(state.image.shape))
-        return adam_step(self, state, *args)
-
-    monkeypatch.setattr(stylize.Objective, "adam_step", counted)
+def test_one_trace_of_the_step_serves_every_size(network, traced):
+    """Adam's step is traced once for a run over two sizes."""
     steps = list(run_stylize(network, BIG_CONTENT, [BIG_STYLE], iterations=6, seed=0, scales=2))
     assert {s.size for s in steps} == {(32, 48), (64, 96)}
     assert traced == [(1, None, None, 3)]
