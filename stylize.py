@@ -879,7 +879,7 @@ class _Run:
             image = tf.constant(vgg.preprocess(levels, self.mean))
             return _losses(self.objective.terms(image, self.net, targets)).total
 
-        levels = np.clip(np.rint(vgg.unprocess(x, self.mean)), 0, 255)
+        levels = images.to_uint8(vgg.unprocess(x, self.mean)).astype(np.float32)
         variable = vgg.any_size(vgg.preprocess(levels, self.mean))  # one trace for every size
 
         def loss_and_gradient(levels: np.ndarray) -> tuple[float, np.ndarray]:
