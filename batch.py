@@ -90,7 +90,8 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
 
     Empty cells and JSON nulls keep the command line's value. A list option takes a JSON list
     or, in CSV, values separated by ';'. A flag takes true/false (false: its default); a JSON
-    true or false does the same for an option whose value is optional.
+    true or false does the same for an option whose value is optional, and is refused for
+    any other.
     """
     actions = _job_options(parser)
     namespace = argparse.Namespace(**dataclasses.asdict(base))
@@ -100,6 +101,8 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
             continue
         action = actions[name]
         flag = action.option_strings[-1]
+        if isinstance(value, bool) and action.nargs not in (0, "?"):
+            parser.error(f"argument {flag}: expected a value, got {str(value).lower()}")
         if action.nargs == 0 or isinstance(value, bool):
             text = str(value).strip().lower()
             if text not in TRUE + FALSE:

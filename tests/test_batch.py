@@ -113,6 +113,13 @@ def test_job_settings_override_the_command_line():
             assert job.no_memory_check is expected
     with pytest.raises(settings.UsageError, match="true or false, got 'maybe'"):
         batch.job_settings(parser, base, {"no_memory_check": "maybe"})
+    # A JSON boolean is a flag's value, or the bare form of an option whose value is optional.
+    assert batch.job_settings(parser, base, {"preserve_colors": True}).preserve_colors == (
+        "luminance"
+    )
+    for name in ("iterations", "width"):
+        with pytest.raises(settings.UsageError, match=f"--{name}: expected a value, got false"):
+            batch.job_settings(parser, base, {name: False})
 
 
 def test_read_rows_takes_a_spreadsheet_csv(tmp_path):
