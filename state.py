@@ -26,12 +26,12 @@ else:  # a checkout: the modules side by side
     from settings import Settings
     from stylize import RunState
 
-VERSION = 1  # of the file format; a file of another version is not used
+VERSION = 2  # of the file format; a file of another version is not used
 OPTIMISER = "optimiser/"
 # Options whose files count by their bytes (not their paths), and the network by its identity.
 FILES = ("content", "styles", "initial")
 NOT_HASHED = (*FILES, "network", "precision")
-SCALARS = ("iteration", "size_index", "done", "count", "ended", "best_loss")
+SCALARS = ("iteration", "size_index", "done", "count", "ended", "best_loss", "cuts_drawn")
 CHUNK = 1 << 20
 
 

@@ -84,6 +84,7 @@ class RunState:
     losses: tuple[float, float, float]  # content, style, tv of the last iteration
     optimiser: dict[str, np.ndarray]  # Adam.state() or LBFGS.state()
     noise_seed: int  # the seed of the starting noise
+    cuts_drawn: int  # tile edges drawn so far (0 for a run not in tiles)
 
 
 class RunFailed(ValueError):
@@ -721,9 +722,7 @@ class _Run:
         self.targets = functools.cache(self._targets)  # each size's targets are computed once
         self.grid = functools.cache(self._grid)
         self.tiled = functools.cache(self._tiled)
-        # The tile grid's offsets: seeded apart from the starting noise.
-        self.grid_rng = np.random.default_rng(None if settings.seed is None else [settings.seed, 1])
-        self.iteration, self.leftover = 0, 0
+        self.iteration, self.leftover, self.cuts_drawn = 0, 0, 0
         self.best, self.start = _Best(), None
         # The starting noise's seed, kept so that a resumed run has the same random state.
         self.noise_seed = secrets.randbits(63) if settings.seed is None else settings.seed
@@ -801,7 +800,15 @@ class _Run:
         if grid is None or grid.count == 1:  # one window: the whole image, in one pass
             return None
         objective, targets = self.objective, self.targets(size)
-        return tiles.TiledObjective(objective, self.net, targets, grid, self.grid_rng, self.on_tile)
+        return tiles.TiledObjective(
+            objective, self.net, targets, grid, self._cuts_rng, self.on_tile
+        )
+
+    def _cuts_rng(self) -> np.random.Generator:
+        """The random source of one evaluation's tile edges: seeded apart from the starting
+        noise, and by the number of draws, which a saved state keeps."""
+        self.cuts_drawn += 1
+        return np.random.default_rng([self.noise_seed, 1, self.cuts_drawn])
 
     def _targets(self, size: Size) -> Targets:
         """The targets at one size: the content resized to it, the styles scaled alike."""
@@ -999,11 +1006,12 @@ class _Run:
         it before the next iteration)."""
         now = (self.iteration, index, k, count, ended, self.start, self.best.image)
         now += (self.best.loss, (losses.content, losses.style, losses.tv))
-        return lambda: RunState(*now, optimiser.state(), self.noise_seed)
+        return lambda: RunState(*now, optimiser.state(), self.noise_seed, self.cuts_drawn)
 
     def resume_from(self, state: RunState) -> int:
         """Take a state's counts and images; the index of the first size still to start."""
         self.iteration, self.start, self.noise_seed = state.iteration, state.start, state.noise_seed
+        self.cuts_drawn = state.cuts_drawn
         self.best = _Best()
         self.best.image, self.best.loss = state.best_image, state.best_loss
         if state.ended:  # the next size starts from state.start, with what this one left over

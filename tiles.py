@@ -282,7 +282,8 @@ class TiledObjective:
 
     terms(image) and terms_and_gradient(image) return what Objective's methods of those names
     return, for a 1xHxWx3 preprocessed image (tensor, variable or array) of this size.
-    on_tile(done, total) is told of each tile finished.
+    rng() gives the random source of an evaluation's tile edges; on_tile(done, total) is told
+    of each tile finished.
     """
 
     def __init__(
@@ -291,7 +292,7 @@ class TiledObjective:
         net: vgg.Weights,
         targets,  # stylize.Targets, its content features whole-image arrays
         grid: Grid,
-        rng: np.random.Generator,
+        rng: Callable[[], np.random.Generator],
         on_tile: OnTile | None = None,
     ):
         self.objective, self.targets, self.grid, self.rng = objective, targets, grid, rng
@@ -400,7 +401,7 @@ class TiledObjective:
 
     def _cut(self, image) -> np.ndarray:
         """The image as an array; draws this evaluation's cores (last_cuts)."""
-        self.last_cuts = self.grid.cuts(self.rng)
+        self.last_cuts = self.grid.cuts(self.rng())
         return np.asarray(image, np.float32)
 
     def _inputs(self, array: np.ndarray, cut: Cut) -> tuple[tf.Tensor, tf.Tensor, dict]:

@@ -11,6 +11,7 @@ measure agreement, speed and memory, never picture quality. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def faithful(args: argparse.Namespace, folder: Path) -> None:
     for halo in args.halos:
         grid = tiles.plan(size, max_side=args.tile + 2 * halo, halo=halo)
         tiled = tiles.TiledObjective(
-            run.objective, run.net, targets, grid, np.random.default_rng(0)
+            run.objective, run.net, targets, grid, functools.partial(np.random.default_rng, 0)
         )
         terms, gradient = tiled.terms_and_gradient(start)
         t = gradient.numpy().ravel()

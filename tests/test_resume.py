@@ -50,6 +50,22 @@ def test_resume_from_any_iteration_gives_the_same_run(network, case):
         np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
 
 
+def test_a_resumed_tiled_run_cuts_the_same_tiles(network, tmp_path):
+    # The tiles' edges are drawn at random at each evaluation; a resumed run goes on drawing
+    # what the unbroken run drew.
+    content, styles = smooth_image(144, 176, 1), [smooth_image(70, 90, 2)]
+    options = dict(iterations=4, scales=1, tile_size=32, seed=0)
+    whole = list(run_stylize(network, content, styles, **options))
+    steps = run_stylize(network, content, styles, **options)
+    snapshot = next(s for s in steps if s.iteration == 2).snapshot()
+    steps.close()
+    path = str(tmp_path / "tiled.state")
+    assert state.save(path, snapshot, "f")
+    resumed = list(run_stylize(network, content, styles, resume=state.load(path, "f"), **options))
+    assert [s.losses for s in resumed] == [s.losses for s in whole[2:]]
+    np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
+
+
 def test_a_stop_does_not_change_the_best_image_of_the_resumed_run(network):
     # Stopped at 5: the image there is shown as the best so far, but the resumed run keeps
     # to the rule of an uninterrupted one (candidates at checkpoints and the end only).
@@ -116,7 +132,7 @@ def test_state_at_checkpoints_and_by_time(inputs, network_path, tmp_path, monkey
         (lambda b: b[: len(b) // 2], "damaged run state"),
         (lambda b: b"not a zip file", "damaged run state"),
         (lambda b: b"", "damaged run state"),
-        (None, "run state of format 0, not 1; starting afresh"),
+        (None, f"run state of format 0, not {state.VERSION}; starting afresh"),
     ],
 )
 def test_damaged_state_warns_once_and_starts_afresh(
