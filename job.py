@@ -66,8 +66,8 @@ def _finished(
         yield step
 
 
-def _network_path(settings: Settings) -> str | None:
-    """The network file the run uses (found as when it was loaded), for the fingerprint."""
+def network_path(settings: Settings) -> str | None:
+    """The network file the run uses (found as when it was loaded), for fingerprints."""
     try:
         return str(network.resolve_network(settings.network, download=False))
     except ValueError:
@@ -80,7 +80,7 @@ class _Saver:
 
     def __init__(self, settings: Settings):
         self.path, self.interval = state_path(settings.output), settings.state_interval
-        self.fingerprint = state.fingerprint(settings, _network_path(settings))
+        self.fingerprint = state.fingerprint(settings, network_path(settings))
         self.last: float | None = None  # when the state was last saved (or the work began)
         self.failed = False
 

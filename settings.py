@@ -142,7 +142,8 @@ class Settings:
         " work, as well as at checkpoints and on SIGINT/SIGTERM; 0: not by time", batch=False,
         result=False, type=weight, metavar="S")
     restart: bool = option(
-        False, "start afresh even if a saved state of the same run could be resumed",
+        False, "start afresh even if a saved state (or a video's finished frames) of the same"
+        " run could be resumed",
         batch=False, result=False)
     iterations: int = option(300, "optimisation steps", type=positive_int)
     width: int | None = option(

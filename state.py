@@ -44,6 +44,13 @@ def _file_digest(path: str) -> bytes:
     return digest.digest()
 
 
+def file_identity(path: str) -> str:
+    """What tells a file's versions apart without reading it: its absolute path, size and
+    modification time."""
+    stat = os.stat(path)
+    return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
 def fingerprint(settings: Settings, network_path: str | None) -> str:
     """SHA-256 of everything a run's result depends on, as hex.
 
@@ -63,9 +70,7 @@ def fingerprint(settings: Settings, network_path: str | None) -> str:
     for path in filter(None, paths):
         add("file", _file_digest(path))
     if network_path is not None:
-        stat = os.stat(network_path)
-        identity = f"{os.path.abspath(network_path)}|{stat.st_size}|{stat.st_mtime_ns}"
-        add("network", identity.encode())
+        add("network", file_identity(network_path).encode())
     for name, field in options.FIELDS.items():
         if field.metadata["result"] and name not in NOT_HASHED:
             add(name, repr(getattr(settings, name)).encode())

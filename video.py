@@ -30,7 +30,7 @@ from fractions import Fraction
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, flow, hardware, images, inputs, job, media, progress, stylize, vgg
+    from . import colors, flow, hardware, images, inputs, job, media, progress, state, stylize, vgg
     from . import settings as options
     from .images import Size
     from .interrupts import Interrupted, Interrupts
@@ -45,6 +45,7 @@ else:  # a checkout: the modules side by side
     import media
     import progress
     import settings as options
+    import state
     import stylize
     import vgg
     from images import Size
@@ -306,12 +307,6 @@ def work_folder(output: str) -> str:
     return os.path.join(folder, "." + re.sub(r"[%{}:*?\[\]]", "_", name) + ".frames")
 
 
-def _identity(path: str) -> list:
-    """What tells a file's version apart: its absolute path, size and modification time."""
-    info = os.stat(path)
-    return [os.path.abspath(path), info.st_size, info.st_mtime_ns]
-
-
 def run_key(settings: Settings, clip: Clip) -> str:
     """A digest of everything the frames depend on: the options that change the picture and
     the input files."""
@@ -321,11 +316,12 @@ def run_key(settings: Settings, clip: Clip) -> str:
         if f.metadata["result"] and f.metadata["batch"] and name != "content"
     }
     chosen["precision"] = hardware.resolve_precision(settings.precision)[0]
-    chosen["network"] = settings.network
+    network = job.network_path(settings)
+    chosen["network"] = network and state.file_identity(network)
     files = [clip.path] if not clip.files else list(clip.files)
-    chosen["inputs"] = [_identity(p) for p in [*files, *settings.styles]]
+    chosen["inputs"] = [state.file_identity(p) for p in [*files, *settings.styles]]
     if settings.initial:
-        chosen["inputs"].append(_identity(settings.initial))
+        chosen["inputs"].append(state.file_identity(settings.initial))
     return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -339,12 +335,13 @@ class Work:
         """The file of a finished frame."""
         return os.path.join(self.path, FRAME_FILE.format(number))
 
-    def resume(self) -> int:
+    def resume(self, restart: bool = False) -> int:
         """How many frames an earlier run with the same settings and inputs finished (from
-        1 on, without a gap); a work folder of other settings or inputs is emptied."""
+        1 on, without a gap); a work folder of other settings or inputs, or any under
+        restart, is emptied."""
         try:
             with open(os.path.join(self.path, MANIFEST), encoding="utf-8") as file:
-                same = json.load(file).get("key") == self.key
+                same = not restart and json.load(file).get("key") == self.key
         except (OSError, ValueError):
             same = False
         if not same:
@@ -607,7 +604,7 @@ def run(
     work = Work(settings.output, run_key(settings, clip))
     frames = _Frames(settings, clip, load_network(), work)
     frames.styles, frames.initial = styles, initial
-    done = work.resume()
+    done = work.resume(settings.restart)
     frames.bar = _Bar(settings, clip.count, done)
     if done:
         frames.bar.say(

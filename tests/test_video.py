@@ -182,6 +182,32 @@ def test_killed_run_resumes_at_the_next_frame(style, network_path, tmp_path):
         assert np.array_equal(resumed, straight)
 
 
+def test_the_work_folder_resumes_its_own_frames_unless_restarted(tmp_path):
+    output = str(tmp_path / "out.mp4")
+    work = video.Work(output, "key")
+    for number in (1, 2, 4):
+        work.save(number, np.zeros((4, 6, 3), np.float32))
+    assert work.resume() == 2  # from 1 on, without a gap
+    assert video.Work(output, "other key").resume() == 0 and not os.path.isdir(work.path)
+    for number in (1, 2):
+        work.save(number, np.zeros((4, 6, 3), np.float32))
+    assert work.resume(restart=True) == 0 and not os.path.exists(work.path)
+
+
+def test_the_frames_key_follows_the_network_file(tmp_path, monkeypatch):
+    # Frames made with other weights are not reused, though the command names no network.
+    net, clip_file, style = (tmp_path / name for name in ("net.mat", "in.mp4", "s.png"))
+    for path in (net, clip_file, style):
+        path.write_bytes(b"x")
+    monkeypatch.setenv("NEURAL_STYLE_NETWORK", str(net))
+    settings = Settings(content=str(clip_file), styles=(str(style),), output="out.mp4")
+    clip = SimpleNamespace(path=str(clip_file), files=None)
+    key = video.run_key(settings, clip)
+    assert video.run_key(settings, clip) == key
+    os.utime(net, ns=(0, 10**9))  # the file replaced in place
+    assert video.run_key(settings, clip) != key
+
+
 def test_sigterm_keeps_the_finished_frames(style, network_path, tmp_path):
     frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(8))
     argv = video_args(frames, style, tmp_path / "out.mp4", network_path, "--quiet")
