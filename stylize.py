@@ -1059,7 +1059,11 @@ def stylize(
     told of each tile of an iteration computed tile by tile (one that does not fit whole).
     """
     check_settings(settings, len(styles))
-    run = _Run(network, content, styles, settings, cache, temporal, on_tile)
+    try:
+        run = _Run(network, content, styles, settings, cache, temporal, on_tile)
+    except tf.errors.ResourceExhaustedError:  # the network's tensors, as on a small GPU
+        message = "out of memory before the first iteration; try --precision bfloat16"
+        raise RunFailed(message, None) from None
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
         yield from run.iterations(initial, stop, resume)

@@ -336,6 +336,23 @@ def test_tensorflow_out_of_memory_keeps_the_best_image(
     assert os.listdir(files["out"].parent) == [files["out"].name]
 
 
+def test_out_of_memory_before_the_first_iteration_is_one_line(
+    files, network_path, capsys, monkeypatch
+):
+    import tensorflow as tf
+
+    def failing(*args):
+        raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
+
+    monkeypatch.setattr(stylize.vgg, "constants", failing)
+    assert neural_style.main(argv(files, network_path, "--iterations", "2")) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: out of memory before the first iteration") and err.count("\n") == 1
+    )
+    assert not files["out"].exists()
+
+
 def test_subprocess_stderr_is_one_line(files, tmp_path):
     """The real process: TensorFlow's start-up says nothing; just the error line and status 1."""
     path, _ = bad_networks(tmp_path / "in")["lacking-layer"]
