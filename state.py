@@ -15,13 +15,14 @@ import numpy as np
 import tensorflow as tf
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import hardware, images
+    from . import hardware, images, network
     from . import settings as options
     from .settings import Settings
     from .stylize import RunState
 else:  # a checkout: the modules side by side
     import hardware
     import images
+    import network
     import settings as options
     from settings import Settings
     from stylize import RunState
@@ -32,16 +33,6 @@ OPTIMISER = "optimiser/"
 FILES = ("content", "styles", "initial")
 NOT_HASHED = (*FILES, "network", "precision")
 SCALARS = ("iteration", "size_index", "done", "count", "ended", "best_loss", "cuts_drawn")
-CHUNK = 1 << 20
-
-
-def _file_digest(path: str) -> bytes:
-    """SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-    return digest.digest()
 
 
 def file_identity(path: str) -> str:
@@ -68,7 +59,7 @@ def fingerprint(settings: Settings, network_path: str | None) -> str:
 
     paths = [settings.content, *(settings.styles or ()), settings.initial]
     for path in filter(None, paths):
-        add("file", _file_digest(path))
+        add("file", network.sha256_file(path).digest())
     if network_path is not None:
         add("network", file_identity(network_path).encode())
     for name, field in options.FIELDS.items():

@@ -29,6 +29,9 @@ class Handler(BaseHTTPRequestHandler):
         start = 0
         if asked and not server.ignore_range:
             start = int(asked.removeprefix("bytes=").rstrip("-"))
+            if start >= len(data):
+                self.send_error(416)
+                return
             self.send_response(206)
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         else:
@@ -139,6 +142,18 @@ def test_interrupted_download_resumes(home: Path, server, mat_bytes: bytes) -> N
     network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
     assert server.ranges == [None, f"bytes={half}-"]
     assert sha(dest.read_bytes()) == sha(mat_bytes) and not part.exists()
+
+
+@pytest.mark.parametrize("extra", [b"", b"x"])
+def test_a_part_file_as_long_as_the_file(home: Path, server, mat_bytes: bytes, extra) -> None:
+    # The server has nothing after its end (HTTP 416): a whole file is kept, a longer one
+    # (not the file) is fetched again.
+    home.mkdir()
+    part = home / (network.FILENAME + ".part")
+    part.write_bytes(mat_bytes + extra)
+    dest = network.download_network(home / network.FILENAME, server.url, sha(mat_bytes))
+    assert server.ranges == [f"bytes={len(mat_bytes + extra)}-", *([None] if extra else [])]
+    assert dest.read_bytes() == mat_bytes and not part.exists()
 
 
 def test_server_ignoring_range_starts_over(home: Path, server, mat_bytes: bytes) -> None:
