@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -27,6 +29,7 @@ URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
 SHA256 = "abdb57167f82a2a1fbab1e1c16ad9373411883f262a1a37ee5db2e6fb0044695"
 TIMEOUT = 30  # seconds without a byte before a connection counts as lost
 CHUNK = 1 << 20
+LEFT_TEMPORARY_AGE = 600  # seconds: a cache temporary this old is a killed write's
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -195,6 +198,12 @@ def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
         for stale in file.parent.glob(f"{prefix}-*.npz"):
             if stale != file:
                 stale.unlink()
+        # The temporary of a write killed midway (hidden, so the glob above skips it); a
+        # recent one may be another process's write still going on.
+        for left in file.parent.glob(f".{prefix}-*.tmp-*.npz"):
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - left.stat().st_mtime > LEFT_TEMPORARY_AGE:
+                    left.unlink()
     except OSError as exc:
         warnings.warn(
             f"could not write network cache {file} ({exc}); going on without it", stacklevel=3

@@ -241,6 +241,20 @@ def test_cache_invalidated_when_mat_changes(home: Path, tmp_path: Path) -> None:
     assert len(cached(home)) == 1 and cached(home) != old_cache  # the stale one is gone
 
 
+def test_a_killed_cache_writes_temporary_is_removed(home: Path, tmp_path: Path) -> None:
+    mat = tmp_path / "vgg.mat"
+    write_vgg_mat(str(mat), "new")
+    network.load_network(mat)
+    prefix = cached(home)[0].name.rsplit("-", 1)[0]
+    old, recent = (home / f".{prefix}-{n}.tmp-0000000{n}.npz" for n in (1, 2))
+    old.write_bytes(b"cut")
+    recent.write_bytes(b"being written")
+    os.utime(old, (0, 0))
+    os.utime(mat, ns=(10**9, 10**9))  # the .mat changed: its cache is written again
+    network.load_network(mat)
+    assert not old.exists() and recent.exists()
+
+
 @pytest.mark.parametrize("damage", ["garbage", "wrong arrays", "wrong dtype"])
 def test_corrupt_cache_rebuilt(home: Path, tmp_path: Path, monkeypatch, damage: str) -> None:
     mat = tmp_path / "vgg.mat"
