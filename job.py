@@ -141,10 +141,12 @@ def run(
     content, styles, initial = loaded or inputs.load_inputs(settings)
     precision = hardware.resolve_precision(settings.precision)
     saver = _Saver(settings)
+    resume = saver.resume(settings, label)
+    start = resume.iteration if resume else 0
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,
-        cache=cache, resume=saver.resume(settings, label),
-        on_tile=lambda done, total: report.tile(done, total, settings.iterations),
+        cache=cache, resume=resume,
+        on_tile=lambda done, total: report.tile(done, total, settings.iterations, start),
     )  # fmt: skip
     del weights  # a single run's float32 weights can go once cast (a batch keeps its own)
     report = progress.Reporter(

@@ -202,11 +202,12 @@ class Reporter:
                 leave=None,  # kept at the end unless under another bar (a video's frames)
             )
 
-    def tile(self, done: int, total: int, iterations: int) -> None:
-        """Show that done of an iteration's total tiles are computed (on the bar only)."""
+    def tile(self, done: int, total: int, iterations: int, start: int = 0) -> None:
+        """Show that done of an iteration's total tiles are computed (on the bar only); start:
+        the iterations done before (a resumed run's)."""
         if self.quiet:
             return
-        self._open_bar(iterations, 0)
+        self._open_bar(iterations, start)
         if self.bar is not None:
             label = f"{self.label} " if self.label else ""
             self.bar.set_description_str(f"{label}tile {done}/{total}")

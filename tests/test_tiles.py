@@ -233,6 +233,12 @@ def test_the_bar_counts_tiles():
     assert "tile 3/8" in terminal.getvalue() and "0/5" in terminal.getvalue()
     reporter.step(stylize.Progress(1, 5, stylize.Losses(1.0, 2.0, 3.0)))
     reporter.close()
+    # A resumed run's bar starts at the iterations done before.
+    terminal = Terminal()
+    reporter = progress.Reporter(terminal, "out.jpg")
+    reporter.tile(1, 8, 300, 150)
+    assert "150/300" in terminal.getvalue()
+    reporter.close()
 
 
 def seam_score(image: np.ndarray, lines: list[int], axis: int) -> float:
