@@ -137,6 +137,8 @@ def load(path: str, fingerprint: str) -> RunState | None:
         return None
     try:
         version, saved, run = _read(path)
+    except MemoryError:  # a sound state too big for the memory left, kept for a retry
+        raise
     except Exception as exc:  # numpy and zipfile raise many kinds for damaged files
         reason = " ".join(str(exc).split()) or type(exc).__name__
         warnings.warn(f"{path}: damaged run state ({reason}); starting afresh", stacklevel=2)

@@ -92,6 +92,8 @@ def load_mat(path: str) -> Network:
     """Read a MatConvNet VGG-19 .mat file; ValueError if it is not one."""
     try:
         data = scipy.io.loadmat(path)
+    except MemoryError:  # a sound file too big for the memory left: not a damaged one
+        raise
     except Exception as exc:  # scipy raises many kinds for damaged files; all mean unusable
         raise ValueError(f"{path} is not a readable MATLAB .mat file ({exc})") from None
     return parse_mat(data, path)

@@ -163,6 +163,21 @@ def test_damaged_state_warns_once_and_starts_afresh(
     assert output.read_bytes() == reference.read_bytes() and not saved.exists()
 
 
+def test_too_little_memory_to_read_a_state_keeps_it(tmp_path, monkeypatch):
+    path = str(tmp_path / "out.png.state")
+    run = stylize.RunState(3, 0, 3, 8, False, np.zeros((1, 4, 4, 3), np.float32), None, 0.0,
+                           (1.0, 2.0, 3.0), {}, 7, 0)  # fmt: skip
+    assert state.save(path, run, "f") and state.load(path, "f").noise_seed == 7
+
+    def short_of_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(state.np, "load", short_of_memory)
+    with pytest.raises(MemoryError):
+        state.load(path, "f")
+    assert os.path.exists(path)
+
+
 def test_another_runs_state_and_restart(inputs, network_path, tmp_path, capsys, monkeypatch):
     output = tmp_path / "out.png"
     stop_at(monkeypatch, 3)

@@ -158,3 +158,12 @@ def test_garbage_and_truncated_files(tmp_path, network_path):
     cut.write_bytes(network_path.read_bytes()[:5000])
     with pytest.raises(ValueError, match=str(cut)):
         vgg.load_mat(str(cut))
+
+
+def test_too_little_memory_is_not_a_damaged_file(network_path, monkeypatch):
+    def short_of_memory(path):
+        raise MemoryError
+
+    monkeypatch.setattr(vgg.scipy.io, "loadmat", short_of_memory)
+    with pytest.raises(MemoryError):
+        vgg.load_mat(str(network_path))
