@@ -238,6 +238,11 @@ def _elements(size: Size, stride: int, channels: int) -> float:
     return float(height * width * channels)
 
 
+def _grams_from_sums(sums: dict, size: Size) -> dict:
+    """The Gram matrices of an image of size from its tiles' sums of F^T F."""
+    return {n: s / _elements(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
+
+
 def _window(array: np.ndarray, corner: tuple[int, int], shape: Size) -> tf.Tensor:
     """The window of shape at corner of a 1xHxWxC array, as a tensor."""
     y, x = corner
@@ -274,7 +279,7 @@ def grams(
     grid = grid.fitted(size)
     for corner, core in grid.cuts():
         sums = _add(sums, run(_window(image, corner, grid.window), tf.constant(core)))
-    return {n: s / _elements(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
+    return _grams_from_sums(sums, size)
 
 
 class TiledObjective:
@@ -410,11 +415,6 @@ class TiledObjective:
         corner, core = cut
         return _window(array, corner, self.grid.window), tf.constant(core), self._content(corner)
 
-    def _grams(self, sums: dict) -> dict:
-        """The whole image's Gram matrices from the cores' sums of F^T F."""
-        size = self.grid.size
-        return {n: s / _elements(size, layer_stride(n), s.shape[0]) for n, s in sums.items()}
-
     def _style(self, grams: dict) -> tf.Tensor:
         """The weighted style term of Gram matrices."""
         objective, targets = self.objective, self.targets
@@ -428,12 +428,13 @@ class TiledObjective:
             weight * squares[name] / self.elements[name]
             for name, weight in self.objective.content_layers.items()
         ]
-        return self.targets.content_weight * tf.add_n(content), self._style(self._grams(sums))
+        style = self._style(_grams_from_sums(sums, self.grid.size))
+        return self.targets.content_weight * tf.add_n(content), style
 
     def _slopes(self, sums: dict) -> tuple[dict, dict]:
         """What a window's gradient pass needs: (U + U^T) / size per style layer (U = dL/dG),
         and each content layer's factor of (F - P) in dL/dF."""
-        grams = self._grams(sums)
+        grams = _grams_from_sums(sums, self.grid.size)
         with tf.GradientTape() as tape:
             tape.watch(grams)
             style = self._style(grams)
