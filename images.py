@@ -16,6 +16,11 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 if TYPE_CHECKING:  # ImageCms itself is imported only when a profile is used
     from PIL import ImageCms
 
+if __package__:  # installed: the modules are the package neural_style_tf2
+    from .media import extension
+else:  # a checkout: the modules side by side
+    from media import extension
+
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS: int = 8000 * 8000
 
@@ -187,9 +192,9 @@ def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def _check_extension(path: str) -> None:
     """Raise ValueError unless path ends in one of SUPPORTED_EXTENSIONS."""
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in SUPPORTED_EXTENSIONS:
-        found = f"extension {extension}" if extension else "no extension"
+    suffix = extension(path)
+    if suffix not in SUPPORTED_EXTENSIONS:
+        found = f"extension {suffix}" if suffix else "no extension"
         raise ValueError(
             f"{path}: {found}; use one of {' '.join(SUPPORTED_EXTENSIONS)} to pick the format"
         )
@@ -219,8 +224,8 @@ def atomic_output(path: str) -> Iterator[str]:
     """Yield a temporary path next to path, moved onto path on success and deleted on error."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
-    name, extension = os.path.splitext(os.path.basename(path))
-    temporary = os.path.join(folder, f".{name}.tmp-{secrets.token_hex(4)}{extension}")
+    name, suffix = os.path.splitext(os.path.basename(path))
+    temporary = os.path.join(folder, f".{name}.tmp-{secrets.token_hex(4)}{suffix}")
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield temporary
@@ -234,8 +239,8 @@ def atomic_output(path: str) -> Iterator[str]:
 def stale_temporaries(path: str) -> list[str]:
     """The temporaries atomic_output left for path when its process was killed mid-write."""
     folder = os.path.dirname(path) or "."
-    name, extension = os.path.splitext(os.path.basename(path))
-    pattern = f".{glob.escape(name)}.tmp-{'[0-9a-f]' * 8}{glob.escape(extension)}"
+    name, suffix = os.path.splitext(os.path.basename(path))
+    pattern = f".{glob.escape(name)}.tmp-{'[0-9a-f]' * 8}{glob.escape(suffix)}"
     return glob.glob(os.path.join(glob.escape(folder), pattern))
 
 
@@ -252,7 +257,7 @@ def write_image(path: str, image: np.ndarray) -> None:
     """
     _check_extension(path)
     pixels = to_uint8(image)
-    tagged = os.path.splitext(path)[1].lower() in _TAGGED_EXTENSIONS
+    tagged = extension(path) in _TAGGED_EXTENSIONS
     options = {"icc_profile": _srgb_icc()} if tagged else {}
     try:
         with atomic_output(path) as temporary:
