@@ -17,10 +17,10 @@ BF16_GPU_CAPABILITY = (8, 0)  # NVIDIA Ampere and later have bfloat16 tensor cor
 FROZEN_WEIGHTS = "TF_ONEDNN_ASSUME_FROZEN_WEIGHTS"
 
 
-def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
+def cpu_flags() -> set[str]:
     """The CPU's feature flags, empty where the system does not list them (macOS, Windows)."""
     try:
-        with open(path) as cpuinfo:
+        with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
                 if line.startswith("flags"):
                     return set(line.split(":", 1)[1].split())

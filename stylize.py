@@ -267,8 +267,8 @@ class Objective:
         self.pooling = pooling
         self.layers = tuple(dict.fromkeys([*content_layers, *style_layers]))
         # Traced once for every size of a run: what changes with the size reaches it as
-        # variables of open height and width (vgg.any_size). With a trace per size, the first
-        # steps at 128x96 and 256x192 of a default run took 0.35-0.38 s; now 0.08-0.12 s.
+        # variables of open height and width (vgg.any_size). A trace per size would cost the
+        # first step at 128x96 and 256x192 of a default run about 0.3 s more each.
         self.compiled_adam_step = vgg.compiled(self.adam_step)
         # L-BFGS's evaluations and the rounding by the loss. Eager, the rounding's gradients
         # at 1024x1024 took 7 s more and 1.2 GB more memory than the run without them.
@@ -401,11 +401,11 @@ class Adam:
     def candidates(self) -> list[tuple[np.ndarray, float]]:
         """The images now that may be the best, with their total losses: the iterates' average
         (bias-corrected, when averaging) and the last iterate."""
-        images = [self.variables.image]
+        iterates = [self.variables.image]
         decay = float(self.adam.average_decay)
         if decay > 0:
-            images.insert(0, self.variables.average / (1 - decay ** float(self.variables.t)))
-        return [(np.asarray(x), self._loss(x)) for x in images]
+            iterates.insert(0, self.variables.average / (1 - decay ** float(self.variables.t)))
+        return [(np.asarray(x), self._loss(x)) for x in iterates]
 
     def last(self) -> np.ndarray:
         """The last iterate, where a finer size goes on from."""
