@@ -209,8 +209,8 @@ def run_batch(
             print(text, file=sys.stderr)
 
     def fail(name: str, exc: Exception) -> None:
-        print(f"error: {name}: {exc}", file=sys.stderr)
-        summary.failed.append(f"{name}: {exc}")
+        summary.failed.append(f"{name}: {options.one_line(exc)}")
+        print(f"error: {summary.failed[-1]}", file=sys.stderr)
 
     try:
         for index, item in enumerate(jobs):

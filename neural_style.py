@@ -139,17 +139,18 @@ def _main(argv: list[str] | None) -> int:
                 parser, settings, interrupts, lambda: load_network(settings), gpu
             )
         if media.is_video(settings.content):
-            return _run_video(settings, interrupts, gpu)
-        options.validate(settings)
-        inputs.check_inputs(settings, gpu)
-        loaded = inputs.load_inputs(settings)  # a damaged image is found before the network
-        job.run(settings, load_network(settings), interrupts, settings.output, loaded=loaded)
-        if interrupts.stop():  # the signal came during the last iteration
+            _run_video(settings, interrupts, gpu)
+        else:
+            options.validate(settings)
+            inputs.check_inputs(settings, gpu)
+            loaded = inputs.load_inputs(settings)  # a damaged image is found before the network
+            job.run(settings, load_network(settings), interrupts, settings.output, loaded=loaded)
+        if interrupts.stop():  # the signal came during the last iteration or the writing
             raise Interrupted(interrupts.signum, f"after the run; {settings.output} is done")
     return 0
 
 
-def _run_video(settings: Settings, interrupts: Interrupts, gpu: bool) -> int:
+def _run_video(settings: Settings, interrupts: Interrupts, gpu: bool) -> None:
     """A clip in, a clip out (video.py: its checks, the frame loop, the assembly)."""
     # OpenCV and imageio, loaded for videos only
     if __package__:
@@ -158,14 +159,11 @@ def _run_video(settings: Settings, interrupts: Interrupts, gpu: bool) -> int:
         import video
 
     video.run(settings, lambda: load_network(settings), interrupts, gpu)
-    if interrupts.stop():  # the signal came while the output was being written
-        raise Interrupted(interrupts.signum, f"after the run; {settings.output} is done")
-    return 0
 
 
 def _print_error(error: Exception | str) -> None:
     """The error as the one line 'error: ...' on stderr."""
-    print("error: " + " ".join(str(error).splitlines()), file=sys.stderr)
+    print(f"error: {options.one_line(error)}", file=sys.stderr)
 
 
 def script() -> int:

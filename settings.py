@@ -43,6 +43,11 @@ class UsageError(Exception):
     """A bad option or path, found before any work starts (exit status 2)."""
 
 
+def one_line(error: Exception | str) -> str:
+    """An error's message on one line, as the command prints it after 'error: '."""
+    return " ".join(str(error).splitlines())
+
+
 def _number(
     kind: type, low: float, low_ok: bool, what: str, high: float = math.inf, high_ok: bool = True
 ) -> Callable[[str], float]:
@@ -294,9 +299,9 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """The command line, one option per Settings field, every default shown by --help."""
-    parser = _Parser(prog=prog, description="Repaint a photograph in the style of paintings.")
+    parser = _Parser(description="Repaint a photograph in the style of paintings.")
     for name, f in FIELDS.items():
         extra = {
             k: v for k, v in f.metadata.items() if k not in ("help", "shown", "batch", "result")
@@ -400,7 +405,7 @@ def validate(settings: Settings) -> None:
     ]
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
-    video = media.is_video(settings.content)  # the video's own paths: video.check_paths()
+    video = media.is_video(settings.content)  # the video's own paths: video.check()
     if settings.batch is None:  # a batch skips jobs whose output exists instead
         if settings.shard is not None:
             raise UsageError("--shard goes with --batch")

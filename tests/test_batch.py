@@ -61,6 +61,20 @@ def test_three_jobs_one_fails_then_resume(inputs, network_path, tmp_path, capsys
     assert before == {name: (tmp_path / name).stat().st_mtime_ns for name in before}
 
 
+def test_a_jobs_error_of_several_lines_is_one(inputs, network_path, tmp_path, capsys, monkeypatch):
+    def failing(*args, **kwargs):
+        raise ValueError("first line\nsecond line")
+
+    monkeypatch.setattr(batch.job, "run", failing)
+    out = tmp_path / "a.jpg"
+    manifest = write_csv(tmp_path / "j.csv", "content,styles,output", f"{inputs['content']},"
+                         f"{inputs['style1']},{out}")  # fmt: skip
+    assert neural_style.main(["--batch", str(manifest), "--network", str(network_path)]) == 1
+    err = capsys.readouterr().err
+    reason = f"job 1/1 ({out}): first line second line"
+    assert f"error: {reason}\n" in err and f"  failed: {reason}\n" in err
+
+
 def test_jsonl_lists_numbers_and_flags(inputs, network_path, tmp_path, capsys):
     lines = [
         {"content": str(inputs["content"]), "styles": [str(inputs["style1"])],
