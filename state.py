@@ -27,7 +27,7 @@ else:  # a checkout: the modules side by side
     from settings import Settings
     from stylize import RunState
 
-VERSION = 2  # of the file format; a file of another version is not used
+VERSION = 2  # of the file format; a file of another version is not used, but for 1 (below)
 OPTIMISER = "optimiser/"
 # Options whose files count by their bytes (not their paths), and the network by its identity.
 FILES = ("content", "styles", "initial")
@@ -112,9 +112,11 @@ def _read(path: str) -> tuple[int, str, RunState | None]:
     """The version, fingerprint and state of a file (None if of another version)."""
     with np.load(path, allow_pickle=False) as data:
         version = int(data["version"])
-        if version != VERSION:
+        if version not in (1, VERSION):
             return version, "", None
         arrays = {name: data[name] for name in data.files}  # reads (and CRC-checks) them all
+    if version == 1:  # from before the count of tile edges drawn: exact for a run not in tiles
+        arrays["cuts_drawn"] = np.array(0)
     scalars = {name: arrays[name].item() for name in SCALARS}
     run = RunState(
         **scalars,

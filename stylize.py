@@ -1025,6 +1025,8 @@ class _Run:
         if state is None:
             return 0
         optimiser.restore(state.optimiser)
+        # L-BFGS evaluated its start when made, drawing tile edges that the state replaces.
+        self.cuts_drawn = state.cuts_drawn
         return state.done
 
     def resumed_end(self, state: RunState) -> Progress:

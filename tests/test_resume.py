@@ -50,11 +50,12 @@ def test_resume_from_any_iteration_gives_the_same_run(network, case):
         np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
 
 
-def test_a_resumed_tiled_run_cuts_the_same_tiles(network, tmp_path):
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_resumed_tiled_run_cuts_the_same_tiles(network, tmp_path, optimizer):
     # The tiles' edges are drawn at random at each evaluation; a resumed run goes on drawing
     # what the unbroken run drew.
     content, styles = smooth_image(144, 176, 1), [smooth_image(70, 90, 2)]
-    options = dict(iterations=4, scales=1, tile_size=32, seed=0)
+    options = dict(iterations=4, scales=1, tile_size=32, seed=0, optimizer=optimizer)
     whole = list(run_stylize(network, content, styles, **options))
     steps = run_stylize(network, content, styles, **options)
     snapshot = next(s for s in steps if s.iteration == 2).snapshot()
@@ -163,11 +164,26 @@ def test_damaged_state_warns_once_and_starts_afresh(
     assert output.read_bytes() == reference.read_bytes() and not saved.exists()
 
 
+def a_state(cuts_drawn: int = 0) -> stylize.RunState:
+    """A small run state, as after iteration 3 of 8."""
+    return stylize.RunState(3, 0, 3, 8, False, np.zeros((1, 4, 4, 3), np.float32), None, 0.0,
+                            (1.0, 2.0, 3.0), {}, 7, cuts_drawn)  # fmt: skip
+
+
+def test_a_state_of_the_format_before_goes_on_drawing_no_tiles(tmp_path):
+    path = str(tmp_path / "out.png.state")
+    assert state.save(path, a_state(5), "f") and state.load(path, "f").cuts_drawn == 5
+    with np.load(path) as data:
+        arrays = {name: data[name] for name in data.files if name != "cuts_drawn"}
+    with open(path, "wb") as file:
+        np.savez(file, **{**arrays, "version": np.array(1)})
+    loaded = state.load(path, "f")
+    assert (loaded.cuts_drawn, loaded.iteration, loaded.noise_seed) == (0, 3, 7)
+
+
 def test_too_little_memory_to_read_a_state_keeps_it(tmp_path, monkeypatch):
     path = str(tmp_path / "out.png.state")
-    run = stylize.RunState(3, 0, 3, 8, False, np.zeros((1, 4, 4, 3), np.float32), None, 0.0,
-                           (1.0, 2.0, 3.0), {}, 7, 0)  # fmt: skip
-    assert state.save(path, run, "f") and state.load(path, "f").noise_seed == 7
+    assert state.save(path, a_state(), "f") and state.load(path, "f").noise_seed == 7
 
     def short_of_memory(*args, **kwargs):
         raise MemoryError
