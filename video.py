@@ -601,8 +601,9 @@ def run(
     clip, kind = check(settings, on_gpu)
     size = output_size(settings, clip)
     styles, initial = inputs.load_styles(settings, first_frame(clip, size))
+    network = load_network()  # first: a download makes the file that run_key names
     work = Work(settings.output, run_key(settings, clip))
-    frames = _Frames(settings, clip, load_network(), work)
+    frames = _Frames(settings, clip, network, work)
     frames.styles, frames.initial = styles, initial
     done = work.resume(settings.restart)
     frames.bar = _Bar(settings, clip.count, done)

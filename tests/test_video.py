@@ -208,6 +208,23 @@ def test_the_frames_key_follows_the_network_file(tmp_path, monkeypatch):
     assert video.run_key(settings, clip) != key
 
 
+def test_the_frames_key_is_taken_once_the_network_is_found(
+    style, network_path, tmp_path, monkeypatch
+):
+    # A first run downloads the weights: the key must name the file, as later runs will.
+    calls = []
+
+    def loading(settings):
+        calls.append("network")
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(neural_style, "load_network", loading)
+    monkeypatch.setattr(video, "run_key", lambda *args: calls.append("key") or "key")
+    frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(2))
+    assert neural_style.main(video_args(frames, style, f"{tmp_path}/o/", network_path)) == 1
+    assert calls == ["network"]
+
+
 def test_sigterm_keeps_the_finished_frames(style, network_path, tmp_path):
     frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(8))
     argv = video_args(frames, style, tmp_path / "out.mp4", network_path, "--quiet")
