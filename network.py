@@ -226,6 +226,8 @@ def load_network(
     if file.is_file():
         try:
             return _read_cache(file, str(path))
+        except MemoryError:  # a sound cache too big for the memory left: the .mat is bigger
+            raise
         except Exception as exc:  # numpy and zipfile raise many kinds for damaged files
             warnings.warn(f"network cache {file} is unusable ({exc}); rebuilding it", stacklevel=2)
     network = vgg.load_mat(str(path))

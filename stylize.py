@@ -1064,7 +1064,9 @@ def stylize(
     try:
         run = _Run(network, content, styles, settings, cache, temporal, on_tile)
     except tf.errors.ResourceExhaustedError:  # the network's tensors, as on a small GPU
-        message = "out of memory before the first iteration; try --precision bfloat16"
+        message = "out of memory before the first iteration"
+        if hardware.resolve_precision(settings.precision)[0] == "float32":
+            message += "; try --precision bfloat16"
         raise RunFailed(message, None) from None
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
