@@ -55,10 +55,14 @@ def output_kind(output: str) -> str:
 
 
 def numbered(pattern: str, number: int) -> str:
-    """The file name of a checkpoint or frame number under a {}-style or %-style pattern."""
-    if re.search(r"\{[^{}]*\}", pattern):
-        return pattern.format(number)
-    return pattern % number
+    """The path of a checkpoint or frame number under a pattern whose file name has a
+    {}-style or %-style placeholder; ValueError if the file name cannot take one number."""
+    folder, name = os.path.split(pattern)
+    try:
+        name = name.format(number) if re.search(r"\{[^{}]*\}", name) else name % number
+    except (TypeError, ValueError, IndexError, KeyError):
+        raise ValueError(f"{pattern}: not one placeholder for a number") from None
+    return os.path.join(folder, name)
 
 
 def natural_key(name: str) -> list:

@@ -427,7 +427,7 @@ def _check_checkpoints(settings: Settings) -> None:
         return
     try:
         distinct = media.numbered(pattern, 1) != media.numbered(pattern, 2)
-    except (TypeError, ValueError, IndexError, KeyError):
+    except ValueError:
         distinct = False
     if not distinct:
         raise UsageError(

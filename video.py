@@ -221,7 +221,13 @@ def check_output(output: str, overwrite: bool) -> str:
     kind = media.output_kind(output)
     first = output if kind == "video" else os.path.join(output, OUTPUT_FRAME.format(1))
     if kind == "pattern":
-        first = media.numbered(output, 1)
+        try:
+            first = media.numbered(output, 1)
+        except ValueError:
+            raise UsageError(
+                f"--output: {output}: a frame pattern has one placeholder for the frame number"
+                " (e.g. out/%05d.png or out/{:05}.png)"
+            ) from None
     extension = media.extension(output)
     if kind == "video" and extension in images.SUPPORTED_EXTENSIONS:
         raise UsageError(

@@ -38,7 +38,8 @@ def test_end_to_end_with_checkpoints(inputs, network_path, tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    ("pattern", "names"), [("c%05d.png", "c00002.png"), ("c{:03}.png", "c002.png")]
+    ("pattern", "names"),
+    [("c%05d.png", "c00002.png"), ("c{:03}.png", "c002.png"), ("v{}/c%d.png", "v{}/c2.png")],
 )
 def test_checkpoint_placeholders(inputs, network_path, tmp_path, pattern, names):
     argv = args(
@@ -114,6 +115,8 @@ def test_bfloat16_run(inputs, network_path, tmp_path, capsys):
     ("extra", "message"),
     [
         (["--checkpoint-output", "ck.jpg", "--checkpoint-iterations", "2"], "placeholder"),
+        (["--checkpoint-output", "ck%d_%d.jpg", "--checkpoint-iterations", "2"], "placeholder"),
+        (["--checkpoint-output", "v{x}/ck.jpg", "--checkpoint-iterations", "2"], "placeholder"),
         (["--checkpoint-output", "ck%s.jpg"], "go together"),
         (["--checkpoint-iterations", "2"], "go together"),
         (["--style-blend-weights", "1", "2"], "2 values for 1 styles"),
