@@ -29,6 +29,7 @@ BOUNDARY_RELATIVE, BOUNDARY_OFFSET = 0.01, 0.002
 # DIS's finest pyramid level: the full size for frames up to this many pixels (small frames
 # need it to be accurate), else half the size (the preset's: fast enough for 512x288 frames).
 FULL_SIZE_PIXELS = 256 * 144
+MIN_SIDE = 12  # DIS refuses frames whose width and height are both smaller
 
 
 @functools.cache

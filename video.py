@@ -406,6 +406,12 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
     kind = check_output(settings.output, settings.overwrite)
     clip = open_clip(content)
     inputs.check_sizes(settings, clip.size, "the video", on_gpu)
+    size = output_size(settings, clip)
+    if max(size) < flow.MIN_SIDE:
+        raise ValueError(
+            f"frames of {size.width}x{size.height} are too small for the optical flow between"
+            f" them: a side must be at least {flow.MIN_SIDE} pixels (see --width)"
+        )
     return clip, kind
 
 

@@ -249,6 +249,7 @@ def test_sigterm_keeps_the_finished_frames(style, network_path, tmp_path):
         ("missing", "out.mp4", (), 2, "does not exist"),
         ("clip", "out.xyz", (), 2, "ffmpeg cannot write .xyz files"),
         ("clip", "out.png", (), 2, "a video's output is a video file"),
+        ("clip", "out.mp4", ("--width", "11"), 1, "a side must be at least 12 pixels"),
         ("clip", "o/%d_%d.png", (), 2, "one placeholder for the frame number"),
         ("clip", "o/{}_{}.png", (), 2, "one placeholder for the frame number"),
         ("clip", "o/{x}%d.png", (), 2, "one placeholder for the frame number"),
