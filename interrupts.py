@@ -17,16 +17,25 @@ class Interrupted(BaseException):
 class Interrupts:
     """Catch SIGINT and SIGTERM while in this context, restoring the old handlers on exit.
 
-    Before the optimisation runs (loading) a signal ends the run at once, as nothing is being
-    written then. Once it runs (`running`), a signal only sets a flag that stylize's stop()
+    Before the optimisation runs (loading), and between a batch's jobs, a signal ends the run
+    at once, as nothing is being written then. Once it runs (`running`), a signal only sets a flag that stylize's stop()
     reads, so the loop ends between iterations and never cuts a file write short. A signal
     the process was told to ignore (a shell's `command &` ignores SIGINT) stays ignored.
     """
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.running = False
+        self._running = self._ran = False
         self._previous: dict[int, object] = {}
+
+    @property
+    def running(self) -> bool:
+        """Whether the optimisation runs now (a signal then only sets the flag)."""
+        return self._running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self._running, self._ran = value, self._ran or value
 
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is not threading.main_thread():  # Python forbids it
@@ -42,6 +51,8 @@ class Interrupts:
 
     def _handle(self, signum: int, frame: object) -> None:
         self.signum = signum
+        if self._ran and not self.running:  # between a batch's jobs, or after the last one
+            raise Interrupted(signum, "between runs; what was finished is kept")
         if not self.running:
             raise Interrupted(signum, "before the optimisation started; nothing written")
 

@@ -255,6 +255,28 @@ def test_signal_while_loading_writes_nothing(inputs, network_path, tmp_path, cap
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+def test_signal_between_jobs_says_the_finished_are_kept(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    real, calls = batch._run_job, []
+
+    def second_gets_sigterm(*args):
+        calls.append(args)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args)
+
+    monkeypatch.setattr(batch, "_run_job", second_gets_sigterm)
+    content, style = inputs["content"], inputs["style1"]
+    rows = [f"{content},{style},{tmp_path}/{name}" for name in ("a.jpg", "b.jpg")]
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", *rows)
+    argv = ["--batch", str(manifest), "--network", str(network_path), "--iterations", "2"]
+    assert neural_style.main([*argv, "--quiet"]) == 143
+    err = capsys.readouterr().err
+    assert err == "interrupted between runs; what was finished is kept (SIGTERM)\n"
+    assert (tmp_path / "a.jpg").is_file() and not (tmp_path / "b.jpg").exists()
+
+
 def test_signal_in_the_last_iteration_keeps_the_output(
     inputs, network_path, tmp_path, capsys, monkeypatch
 ):
