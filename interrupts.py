@@ -18,9 +18,10 @@ class Interrupts:
     """Catch SIGINT and SIGTERM while in this context, restoring the old handlers on exit.
 
     Before the optimisation runs (loading), and between a batch's jobs, a signal ends the run
-    at once, as nothing is being written then. Once it runs (`running`), a signal only sets a flag that stylize's stop()
-    reads, so the loop ends between iterations and never cuts a file write short. A signal
-    the process was told to ignore (a shell's `command &` ignores SIGINT) stays ignored.
+    at once, as nothing is being written then. Once it runs (`running`), a signal only sets a
+    flag that stylize's stop() reads, so the loop ends between iterations and never cuts a
+    file write short. A signal the process was told to ignore (a shell's `command &` ignores
+    SIGINT) stays ignored.
     """
 
     def __init__(self) -> None:
