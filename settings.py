@@ -272,7 +272,7 @@ class Settings:
     precision: str = option(
         "auto", "number format of the network's convolutions: auto is bfloat16 where the"
         " hardware runs it natively (CPUs with AVX-512 BF16 or AMX, NVIDIA GPUs of compute"
-        " capability 8.0 or more), else float32; Grams, losses and the image stay float32",
+        " capability 8.0 or more), else float32; the losses and the image stay float32",
         choices=PRECISIONS)
     scales: int = option(
         3, "coarse to fine: optimise at up to N sizes, each twice the previous, ending at the"

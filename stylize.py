@@ -117,9 +117,13 @@ def _size(x: tf.Tensor) -> tf.Tensor:
 
 
 def gram(features: tf.Tensor) -> tf.Tensor:
-    """Gram matrix F^T F / (H*W*N) of a 1xHxWxN activation, in float32 whatever its dtype."""
-    flat = tf.cast(tf.reshape(features, (-1, tf.shape(features)[-1])), tf.float32)
-    return tf.matmul(flat, flat, transpose_a=True) / _size(features)
+    """Gram matrix F^T F / (H*W*N) of a 1xHxWxN activation, as float32 whatever its dtype."""
+    # The product in the features' dtype: bfloat16 features are multiplied and summed in
+    # float32 by oneDNN and cuBLAS alike, only the result is rounded to bfloat16. Against a
+    # product in float32 (casting the features first) the default run took 3% less time at
+    # 256x192 and its file's loss moved by -0.07% on average (bench/README.md).
+    flat = tf.reshape(features, (-1, tf.shape(features)[-1]))
+    return tf.cast(tf.matmul(flat, flat, transpose_a=True), tf.float32) / _size(features)
 
 
 @tf.custom_gradient
