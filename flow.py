@@ -29,7 +29,14 @@ BOUNDARY_RELATIVE, BOUNDARY_OFFSET = 0.01, 0.002
 # DIS's finest pyramid level: the full size for frames up to this many pixels (small frames
 # need it to be accurate), else half the size (the preset's: fast enough for 512x288 frames).
 FULL_SIZE_PIXELS = 256 * 144
-MIN_SIDE = 12  # DIS refuses frames whose width and height are both smaller
+# DIS refuses smaller frames (OpenCV 4.x, measured): a longer side under 12 pixels, or a shorter
+# side under 8 at the full size, under 16 at half size.
+MIN_LONG_SIDE, MIN_SHORT_SIDE = 12, 8
+
+
+def min_short_side(height: int, width: int) -> int:
+    """The shortest side DIS takes in a frame of height x width."""
+    return MIN_SHORT_SIDE if height * width <= FULL_SIZE_PIXELS else 2 * MIN_SHORT_SIDE
 
 
 @functools.cache

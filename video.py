@@ -407,10 +407,12 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
     clip = open_clip(content)
     inputs.check_sizes(settings, clip.size, "the video", on_gpu)
     size = output_size(settings, clip)
-    if max(size) < flow.MIN_SIDE:
+    short = flow.min_short_side(*size)
+    if max(size) < flow.MIN_LONG_SIDE or min(size) < short:
         raise ValueError(
             f"frames of {size.width}x{size.height} are too small for the optical flow between"
-            f" them: a side must be at least {flow.MIN_SIDE} pixels (see --width)"
+            f" them: the longer side must be at least {flow.MIN_LONG_SIDE} pixels and the"
+            f" shorter at least {short} (see --width)"
         )
     return clip, kind
 

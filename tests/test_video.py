@@ -47,12 +47,12 @@ def video_args(content, style, output, network_path, *extra) -> list[str]:
 
 
 def probe(path: Path) -> tuple[dict, int]:
-    """A video's metadata (imageio's ffmpeg reader) and its frame count."""
-    import imageio.v2 as imageio
+    """A video's metadata (as ffmpeg describes it) and its frame count."""
+    import imageio_ffmpeg
 
-    reader = imageio.get_reader(str(path), format="FFMPEG")
+    reader = imageio_ffmpeg.read_frames(str(path))
     try:
-        return reader.get_meta_data(), reader.count_frames()
+        return next(reader), imageio_ffmpeg.count_frames_and_secs(str(path))[0]
     finally:
         reader.close()
 
@@ -249,7 +249,9 @@ def test_sigterm_keeps_the_finished_frames(style, network_path, tmp_path):
         ("missing", "out.mp4", (), 2, "does not exist"),
         ("clip", "out.xyz", (), 2, "ffmpeg cannot write .xyz files"),
         ("clip", "out.png", (), 2, "a video's output is a video file"),
-        ("clip", "out.mp4", ("--width", "11"), 1, "a side must be at least 12 pixels"),
+        ("clip", "out.mp4", ("--width", "11"), 1, "longer side must be at least 12 pixels"),
+        ("wide", "out.mp4", ("--width", "64"), 1, "shorter at least 8"),
+        ("wider", "out.mp4", ("--width", "3000"), 1, "shorter at least 16"),
         ("clip", "o/%d_%d.png", (), 2, "one placeholder for the frame number"),
         ("clip", "o/{}_{}.png", (), 2, "one placeholder for the frame number"),
         ("clip", "o/{x}%d.png", (), 2, "one placeholder for the frame number"),
@@ -264,6 +266,8 @@ def test_errors(style, network_path, tmp_path, capsys, make, output, extra, stat
         "nothing": tmp_path / "none",
         "missing": tmp_path / "missing.mp4",
         "clip": tmp_path / "clip.mp4",
+        "wide": tmp_path / "wide",
+        "wider": tmp_path / "wider",
     }[make]
     if make == "text":
         content.write_text("not a video\n")
@@ -276,6 +280,9 @@ def test_errors(style, network_path, tmp_path, capsys, make, output, extra, stat
         content.mkdir()
     elif make == "clip":
         write_video(content, moving_squares(24, 32).frames(2), RATE, audio=False)
+    elif make in ("wide", "wider"):  # 64x7; 3000x15, over 256x144 pixels (DIS at half size)
+        shape = {"wide": (7, 64), "wider": (15, 3000)}[make]
+        write_frames(content, moving_squares(*shape).frames(2))
     before = set(os.listdir(tmp_path))
     argv = video_args(content, style, tmp_path / output, network_path, *extra)
     assert neural_style.main(argv) == status
