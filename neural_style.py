@@ -152,7 +152,7 @@ def _main(argv: list[str] | None) -> int:
 
 def _run_video(settings: Settings, interrupts: Interrupts, gpu: bool) -> None:
     """A clip in, a clip out (video.py: its checks, the frame loop, the assembly)."""
-    # OpenCV and imageio, loaded for videos only
+    # OpenCV and imageio-ffmpeg, loaded for videos only
     if __package__:
         from . import video
     else:

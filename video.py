@@ -3,8 +3,8 @@ transfer for videos" (2016): each frame after the first starts from the previous
 along the optical flow (flow.py) and adds a temporal loss against it where the flow is
 reliable (stylize.Temporal).
 
-Clips are read and written with imageio's ffmpeg plugin (the ffmpeg binary of imageio-ffmpeg),
-or as a folder or pattern of image files. Each finished frame is kept in a hidden work folder
+Clips are read and written through imageio-ffmpeg (its ffmpeg binary, frames piped raw), or as
+a folder or pattern of image files. Each finished frame is kept in a hidden work folder
 beside the output (`.NAME.frames`), so a run that is stopped or killed resumes at the next
 frame; the output is assembled from those frames at the end, under a temporary name renamed
 into place, and the work folder then removed.
@@ -17,6 +17,7 @@ import functools
 import glob
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -87,30 +88,39 @@ class Clip:
             for path in self.files:
                 yield images.read_image(path)
             return
-        reader = _reader(self.path)
+        meta, reader = _read(self.path)
+        width, height = meta["size"]
         try:
-            for frame in reader:
-                yield np.asarray(frame, np.float32)
+            for data in reader:
+                yield np.frombuffer(data, np.uint8).reshape(height, width, 3).astype(np.float32)
         finally:
             reader.close()
 
 
 def _ffmpeg_reason(error: Exception) -> str:
-    """The gist of an imageio/ffmpeg error: its last line that says something."""
+    """The gist of an ffmpeg error: its last line that says something."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(("===", "ffmpeg version", "built"))]
     return (useful or lines or [type(error).__name__])[-1]
 
 
-def _reader(path: str):
-    """imageio's ffmpeg reader of a video file; ValueError if ffmpeg cannot read it."""
-    import imageio.v2 as imageio
+def _read(path: str) -> tuple[dict, Iterator[bytes]]:
+    """ffmpeg's description of a video file (size, fps, audio_codec...) and the generator of
+    its frames as raw RGB bytes; ValueError if ffmpeg cannot read it."""
+    import imageio_ffmpeg
 
+    # imageio-ffmpeg warns when a clip's frames come turned by its rotation metadata (a phone's
+    # clip), which ffmpeg applies as it should: nothing for the user to do.
+    logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path}: file is empty")
+    reader = imageio_ffmpeg.read_frames(path)
     try:
-        return imageio.get_reader(path, format="FFMPEG")
-    except (OSError, RuntimeError, ValueError) as error:
+        return next(reader), reader
+    # ffmpeg's header is parsed by hand: a file without a video stream (sound only, text) fails
+    # there with an IndexError or an AttributeError, an unreadable one with an OSError.
+    except (OSError, RuntimeError, ValueError, IndexError, AttributeError) as error:
+        reader.close()
         raise ValueError(f"{path}: not a video ffmpeg can read ({_ffmpeg_reason(error)})") from None
 
 
@@ -126,14 +136,14 @@ def frame_rate(fps: float) -> Fraction:
 
 def open_video(path: str) -> Clip:
     """A video file's size, frame count, rate and audio; ValueError if unreadable or empty."""
-    reader = _reader(path)
+    import imageio_ffmpeg
+
+    meta, reader = _read(path)
+    reader.close()
     try:
-        meta = reader.get_meta_data()
-        count = reader.count_frames()
+        count = imageio_ffmpeg.count_frames_and_secs(path)[0]
     except (OSError, RuntimeError, ValueError) as error:
         raise ValueError(f"{path}: not a video ffmpeg can read ({_ffmpeg_reason(error)})") from None
-    finally:
-        reader.close()
     width, height = meta["size"]
     if count == 0 or not width or not height:
         raise ValueError(f"{path}: the video has no frames")
@@ -272,19 +282,25 @@ def _mux_audio(silent: str, source: str, target: str, output: str) -> None:
 
 def _encode(path: str, frames: Iterator[np.ndarray], rate: Fraction) -> None:
     """Encode frames into a video file without audio (the encoder from path's extension)."""
-    import imageio.v2 as imageio
+    import imageio_ffmpeg
 
     writer = None
     try:
         for frame in frames:
             if writer is None:
-                codec, pixels, params = encoder(media.extension(path), Size(*frame.shape[:2]))
-                writer = imageio.get_writer(
-                    path, format="FFMPEG", fps=rate, codec=codec, quality=None,
-                    pixelformat=pixels, macro_block_size=1, output_params=list(params),
+                size = Size(*frame.shape[:2])
+                codec, pixels, params = encoder(media.extension(path), size)
+                # The rate again as ffmpeg's own input option, which comes later and wins:
+                # older imageio-ffmpeg releases write fps with two decimals (29.97, not
+                # 30000/1001).
+                writer = imageio_ffmpeg.write_frames(
+                    path, (size.width, size.height), fps=float(rate), codec=codec, quality=None,
+                    pix_fmt_out=pixels, macro_block_size=1, output_params=list(params),
+                    input_params=["-r", f"{rate.numerator}/{rate.denominator}"],
                     ffmpeg_log_level="error",
                 )  # fmt: skip
-            writer.append_data(images.to_uint8(frame))
+                writer.send(None)  # starts ffmpeg
+            writer.send(images.to_uint8(frame).tobytes())
     finally:
         if writer is not None:
             writer.close()

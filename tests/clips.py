@@ -108,18 +108,20 @@ def write_sine(path: Path, seconds: float, rate: int = 8000) -> Path:
 
 def write_video(path: Path, frames: list[np.ndarray], fps: float, audio: bool = True) -> Path:
     """Encode frames (H.264, near lossless) with a sine sound track as long as the clip."""
-    import imageio.v2 as imageio
+    import imageio_ffmpeg
 
     extra = {}
     if audio:
         wav = write_sine(path.with_suffix(".wav"), len(frames) / fps)
         extra = {"audio_path": str(wav), "audio_codec": "aac"}
-    writer = imageio.get_writer(
-        str(path), format="FFMPEG", fps=fps, codec="libx264", quality=None,
+    height, width = frames[0].shape[:2]
+    writer = imageio_ffmpeg.write_frames(
+        str(path), (width, height), fps=fps, codec="libx264", quality=None,
         macro_block_size=1, output_params=["-crf", "4"], ffmpeg_log_level="error", **extra,
     )  # fmt: skip
+    writer.send(None)
     for frame in frames:
-        writer.append_data(frame)
+        writer.send(np.ascontiguousarray(frame, np.uint8).tobytes())
     writer.close()
     return path
 

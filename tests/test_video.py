@@ -96,6 +96,16 @@ def test_frames_in_width_and_pattern_out(style, network_path, tmp_path):
     assert Image.open(output.parent / "f004.png").size == (16, 12)
 
 
+@pytest.mark.parametrize(("source", "output"), [(".m4v", ".gif"), (".ts", ".mkv")])
+def test_containers_by_extension(style, network_path, tmp_path, source, output):
+    """Extensions that ffmpeg handles but imageio's ffmpeg plugin refused by name."""
+    content = write_video(tmp_path / f"in{source}", moving_squares(24, 32).frames(3), RATE, False)
+    out = tmp_path / f"out{output}"
+    assert neural_style.main(video_args(content, style, out, network_path, "--quiet")) == 0
+    meta, count = probe(out)
+    assert count == 3 and meta["size"] == (32, 24)
+
+
 def temporal_error(scene, outputs: list[np.ndarray]) -> float:
     """Mean absolute difference between each output and the previous output moved by the
     true motion, over the pixels that motion defines (not disoccluded)."""
