@@ -65,6 +65,12 @@ def numbered(pattern: str, number: int) -> str:
     return os.path.join(folder, name)
 
 
+def numbered_names(pattern: str) -> re.Pattern:
+    """The file names a pattern's file name gives (its placeholder any number of digits)."""
+    parts = PLACEHOLDER.split(os.path.basename(pattern))
+    return re.compile("\\d+".join(re.escape(part) for part in parts))
+
+
 def natural_key(name: str) -> list:
     """A sort key under which frame2.png comes before frame10.png."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]

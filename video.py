@@ -12,6 +12,7 @@ into place, and the work folder then removed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import glob
@@ -160,11 +161,10 @@ def frame_files(content: str) -> list[str]:
             if media.extension(name) in images.SUPPORTED_EXTENSIONS + (".gif",)
         ]
     elif media.PLACEHOLDER.search(os.path.basename(content)):
-        folder, name = os.path.split(content)
-        parts = media.PLACEHOLDER.split(name)
-        number = re.compile("(\\d+)".join(re.escape(part) for part in parts) + "$")
+        folder = os.path.dirname(content)
+        number = media.numbered_names(content)
         listed = os.listdir(folder or ".") if os.path.isdir(folder or ".") else []
-        names = [os.path.join(folder, n) for n in listed if number.match(n)]
+        names = [os.path.join(folder, n) for n in listed if number.fullmatch(n)]
     else:
         names = glob.glob(content)
     return sorted((n for n in names if os.path.isfile(n)), key=media.natural_key)
@@ -254,7 +254,10 @@ def check_output(output: str, overwrite: bool) -> str:
             what = f"{extension} files" if extension else "a file without an extension"
             raise UsageError(f"--output: {output}: ffmpeg cannot write {what} ({reason})")
     taken = os.path.isdir(output) and os.listdir(output) if kind == "folder" else None
-    if (taken or os.path.exists(first)) and not overwrite:
+    # An unfinished run's work folder: the output there is that run's (killed while writing
+    # it), which the same command goes on to replace.
+    unfinished = os.path.isdir(work_folder(output))
+    if (taken or os.path.exists(first)) and not (overwrite or unfinished):
         raise UsageError(f"--output: {output} exists; pass --overwrite to replace it")
     return kind
 
@@ -588,6 +591,30 @@ class _Frames:
         return count
 
 
+def _frames_folder(output: str, kind: str) -> tuple[str, re.Pattern]:
+    """The folder of an output of frames and the names of its frames (any number)."""
+    if kind == "folder":
+        return output, re.compile(r"\d{5,}\.png")  # OUTPUT_FRAME's
+    return os.path.dirname(output) or ".", media.numbered_names(output)
+
+
+def remove_stale(output: str, kind: str) -> None:
+    """Remove what a killed run's assembly left of output: the temporary it was writing."""
+    if kind == "video":
+        stale = images.stale_temporaries(output)
+    else:
+        folder, names = _frames_folder(output, kind)
+        temporary = re.compile(r"\.(.+)\.tmp-[0-9a-f]{8}(\.[^.]*)")
+        listed = os.listdir(folder) if os.path.isdir(folder) else []
+        found = (temporary.fullmatch(name) for name in listed)
+        stale = [
+            os.path.join(folder, m.group(0)) for m in found if m and names.fullmatch(m[1] + m[2])
+        ]
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
 def assemble(settings: Settings, clip: Clip, kind: str, work: Work, count: int) -> None:
     """Write the output from the finished frames (with the content's colours under
     --preserve-colors luminance), then remove the work folder."""
@@ -604,11 +631,17 @@ def assemble(settings: Settings, clip: Clip, kind: str, work: Work, count: int) 
     if kind == "video":
         write_video(settings.output, finished(), clip, work.path)
     else:
+        written = set()
         for number, image in enumerate(finished(), start=1):
             name = os.path.join(settings.output, OUTPUT_FRAME.format(number))
-            images.write_image(
-                name if kind == "folder" else media.numbered(settings.output, number), image
-            )
+            name = name if kind == "folder" else media.numbered(settings.output, number)
+            images.write_image(name, image)
+            written.add(os.path.basename(name))
+        if settings.overwrite:  # a longer clip's frames past this one's end go too
+            folder, names = _frames_folder(settings.output, kind)
+            for name in os.listdir(folder):
+                if names.fullmatch(name) and name not in written:
+                    os.remove(os.path.join(folder, name))
     work.remove()
 
 
@@ -632,6 +665,7 @@ def run(
     size = output_size(settings, clip)
     styles, initial = inputs.load_styles(settings, first_frame(clip, size))
     network = load_network()  # first: a download makes the file that run_key names
+    remove_stale(settings.output, kind)
     work = Work(settings.output, run_key(settings, clip))
     frames = _Frames(settings, clip, network, work)
     frames.styles, frames.initial = styles, initial

@@ -301,6 +301,54 @@ def test_errors(style, network_path, tmp_path, capsys, make, output, extra, stat
     assert set(os.listdir(tmp_path)) == before  # nothing written
 
 
+def test_overwrite_replaces_a_folders_frames(style, network_path, tmp_path):
+    frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(3))
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("00001.png", "00005.png", "notes.txt"):  # a longer clip's frames, and not one
+        (out / name).write_bytes(b"x")
+    argv = video_args(frames, style, f"{out}/", network_path, "--quiet", "--overwrite")
+    assert neural_style.main(argv) == 0
+    assert sorted(os.listdir(out)) == ["00001.png", "00002.png", "00003.png", "notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("output", "temporary"),
+    [
+        ("out/", "out/.00002.tmp-0123abcd.png"),
+        ("out/f%02d.png", "out/.f02.tmp-0123abcd.png"),
+        ("out.mp4", ".out.tmp-0123abcd.mp4"),
+    ],
+)
+def test_a_run_killed_while_writing_its_output_finishes(
+    style, network_path, tmp_path, monkeypatch, output, temporary
+):
+    frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(3))
+    argv = video_args(frames, style, f"{tmp_path}/{output}", network_path, "--quiet")
+    write_image = video.images.write_image
+
+    def killed(path, image):  # at the output's second frame
+        if ".frames" not in path and path.endswith("2.png"):
+            raise KeyboardInterrupt
+        write_image(path, image)
+
+    def killed_encoding(path, frames, rate):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(video.images, "write_image", killed)
+    monkeypatch.setattr(video, "_encode", killed_encoding)
+    assert neural_style.main(argv) != 0
+    monkeypatch.undo()
+    (tmp_path / temporary).write_bytes(b"x")  # what a kill -9 in the middle of a write leaves
+    assert neural_style.main(argv) == 0
+    assert not (tmp_path / temporary).exists()
+    if output == "out.mp4":
+        assert probe(tmp_path / output)[1] == 3
+    else:
+        assert len(os.listdir(tmp_path / "out")) == 3
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".frames")]
+
+
 def test_existing_output_needs_overwrite(clip, style, network_path, tmp_path, capsys):
     (tmp_path / "out.mp4").write_bytes(b"x")
     assert neural_style.main(video_args(clip, style, tmp_path / "out.mp4", network_path)) == 2
