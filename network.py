@@ -11,12 +11,17 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 from tqdm import tqdm
+
+try:
+    import fcntl
+except ImportError:  # Windows: downloads into one cache folder are not serialised there
+    fcntl = None
 
 if __package__:  # installed: the modules are the package neural_style_tf2
     from . import images, vgg
@@ -83,25 +88,77 @@ def _request(url: str, done: int) -> http.client.HTTPResponse | None:
         raise ValueError(f"could not reach {url} ({reason}); {_by_hand(url)}") from None
 
 
-def _receive(response, part: Path, done: int, digest, bar: tqdm) -> tuple[int, str | None]:
+def _unwritable(path: Path, exc: OSError, url: str) -> ValueError:
+    """The error for a cache file that cannot be written (running again would not help)."""
+    return ValueError(
+        f"cannot write {path} ({exc.strerror or exc}); set NEURAL_STYLE_HOME to a folder you"
+        f" can write, or {_by_hand(url)}"
+    )
+
+
+def _receive(
+    response, part: Path, done: int, digest, bar: tqdm, url: str
+) -> tuple[int, str | None]:
     """Append the response's body to part, hashing it; (bytes now in part, why it stopped)."""
+    receiving = False
     try:
         with open(part, "ab" if done else "wb") as out:
-            while chunk := response.read(CHUNK):
+            while True:
+                receiving = True
+                chunk = response.read(CHUNK)
+                receiving = False
+                if not chunk:
+                    break
                 out.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
                 bar.update(len(chunk))
     except (http.client.HTTPException, OSError) as exc:  # reset, timed out, incomplete
+        if not receiving:  # the disk's error, not the connection's
+            raise _unwritable(part, exc, url) from None
         return done, str(exc) or type(exc).__name__
     return done, None
 
 
-def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.stderr) -> Path:
-    """Download url to dest via dest.part (resuming it), check its SHA256, then move it in place."""
+@contextlib.contextmanager
+def _only_download(dest: Path, stream: TextIO, quiet: bool) -> Iterator[None]:
+    """Wait until no other process downloads into dest (the runs of a batch's shards share one
+    cache folder; two would append to one part file)."""
+    if fcntl is None:
+        yield
+        return
+    folder = os.open(dest.parent, os.O_RDONLY)  # the lock is the folder's: no file to leave
+    try:
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not quiet:
+                print(f"waiting for another process's download of {dest}", file=stream)
+            fcntl.flock(folder, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(folder)  # which releases the lock
+
+
+def download_network(
+    dest: Path, url: str, sha256: str, stream: TextIO = sys.stderr, quiet: bool = False
+) -> Path:
+    """Download url to dest via dest.part (resuming it), check its SHA256, then move it in
+    place; one process at a time (a second one waits, then finds dest there)."""
     dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with _only_download(dest, stream, quiet):
+            if dest.is_file():  # the download that this one waited for
+                return dest
+            return _download(dest, url, sha256, stream, quiet)
+    except OSError as exc:
+        raise _unwritable(dest.parent, exc, url) from None
+
+
+def _download(dest: Path, url: str, sha256: str, stream: TextIO, quiet: bool) -> Path:
+    """download_network's work, in its lock."""
     part = dest.with_name(dest.name + ".part")
-    dest.parent.mkdir(parents=True, exist_ok=True)
     done = part.stat().st_size if part.is_file() else 0
     response = _request(url, done)
     if response is None:  # the part file is as long as the file (a download cut at its end)
@@ -109,7 +166,7 @@ def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.std
             os.replace(part, dest)
             return dest
         part.unlink()
-        return download_network(dest, url, sha256, stream)
+        return _download(dest, url, sha256, stream, quiet)
     with response:
         if response.status == 206:  # resuming: the hash covers the bytes already there
             digest = sha256_file(part)
@@ -118,9 +175,10 @@ def download_network(dest: Path, url: str, sha256: str, stream: TextIO = sys.std
         length = response.headers.get("Content-Length")
         total = done + int(length) if length else None
         with tqdm(
-            total=total, initial=done, unit="B", unit_scale=True, desc=dest.name, file=stream
-        ) as bar:
-            done, reason = _receive(response, part, done, digest, bar)
+            total=total, initial=done, unit="B", unit_scale=True, desc=dest.name, file=stream,
+            disable=quiet,
+        ) as bar:  # fmt: skip
+            done, reason = _receive(response, part, done, digest, bar, url)
     if reason is None and total is not None and done < total:
         reason = "connection closed early"
     if reason is not None:
@@ -141,8 +199,10 @@ def resolve_network(
     download: bool = True,
     env: Mapping[str, str] = os.environ,
     stream: TextIO = sys.stderr,
+    quiet: bool = False,
 ) -> Path:
-    """The weights: path if given, else find_network(), else a download into cache_dir()."""
+    """The weights: path if given, else find_network(), else a download into cache_dir()
+    (with a progress bar on stream unless quiet)."""
     if path is not None:
         given = Path(path).expanduser()
         if not given.is_file():
@@ -159,7 +219,7 @@ def resolve_network(
             f"and downloading is off; {_by_hand(url)}"
         )
     sha256 = env.get("NEURAL_STYLE_NETWORK_SHA256") or SHA256
-    return download_network(folder / FILENAME, url, sha256, stream)
+    return download_network(folder / FILENAME, url, sha256, stream, quiet)
 
 
 def _key(text: str) -> str:

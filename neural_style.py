@@ -93,7 +93,9 @@ finally:
 
 def load_network(settings: Settings) -> vgg.Network:
     """The VGG-19 weights the settings name, found (or downloaded) and loaded."""
-    path = network.resolve_network(settings.network, download=not settings.no_download)
+    path = network.resolve_network(
+        settings.network, download=not settings.no_download, quiet=settings.quiet
+    )
     return network.load_network(path, use_cache=not settings.no_cache)
 
 
@@ -130,7 +132,9 @@ def _main(argv: list[str] | None) -> int:
     parser = options.build_parser()
     settings = options.from_namespace(parser.parse_args(argv))
     if settings.download_network:
-        print(network.resolve_network(None, download=not settings.no_download))
+        print(
+            network.resolve_network(None, download=not settings.no_download, quiet=settings.quiet)
+        )
         return 0
     gpu = hardware.on_gpu()
     with Interrupts() as interrupts:

@@ -7,6 +7,7 @@ import io
 import os
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -42,7 +43,9 @@ class Handler(BaseHTTPRequestHandler):
         if server.cut:  # send half the file, then close the connection
             server.cut = False
             body = body[: len(data) // 2]
-        self.wfile.write(body)
+        for start in range(0, len(body), server.piece):
+            self.wfile.write(body[start : start + server.piece])
+            time.sleep(server.pause)
         self.close_connection = True
 
     def log_message(self, *args: object) -> None:
@@ -62,6 +65,7 @@ def server(mat_bytes: bytes):
     """A loopback HTTP server serving mat_bytes, in a thread."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.data, httpd.ranges, httpd.cut, httpd.ignore_range = mat_bytes, [], False, False
+    httpd.piece, httpd.pause = 1 << 30, 0.0  # the body in pieces of this size, this far apart
     httpd.url = f"http://127.0.0.1:{httpd.server_address[1]}/{network.FILENAME}"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -128,6 +132,46 @@ def test_download_lands_and_is_used(home: Path, server, mat_bytes: bytes, monkey
     assert set(network.load_network(path).weights) == set(vgg.CONV_LAYERS)
     assert network.resolve_network(None) == path  # found in the cache, not fetched again
     assert len(server.ranges) == 1
+
+
+def test_quiet_download_prints_nothing(home: Path, server, mat_bytes: bytes) -> None:
+    stream = io.StringIO()
+    dest = home / network.FILENAME
+    assert network.download_network(dest, server.url, sha(mat_bytes), stream, quiet=True) == dest
+    assert stream.getvalue() == ""
+
+
+def test_two_downloads_at_once_take_turns(home: Path, server, mat_bytes: bytes) -> None:
+    """The shards of a batch share a cache folder: the second download waits for the first's
+    file instead of appending to the same part file."""
+    dest = home / network.FILENAME
+    home.mkdir()
+    dest.with_name(dest.name + ".part").write_bytes(mat_bytes[:1000])  # an earlier one's
+    server.piece, server.pause = 4096, 0.02
+    streams, found = [io.StringIO(), io.StringIO()], []
+
+    def download(stream: io.StringIO) -> None:
+        found.append(network.download_network(dest, server.url, sha(mat_bytes), stream))
+
+    threads = [threading.Thread(target=download, args=(stream,)) for stream in streams]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [dest, dest] and dest.read_bytes() == mat_bytes
+    assert server.ranges == ["bytes=1000-"]  # one download, resumed
+    assert any("waiting for another" in stream.getvalue() for stream in streams)
+
+
+def test_a_cache_folder_that_cannot_be_written(home: Path, server, mat_bytes, tmp_path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    dest = tmp_path / "file" / "cache" / network.FILENAME
+    with pytest.raises(ValueError, match=r"cannot write .*file/cache.*NEURAL_STYLE_HOME"):
+        network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
+    dest = home / network.FILENAME
+    dest.with_name(dest.name + ".part").mkdir(parents=True)  # its part file cannot be opened
+    with pytest.raises(ValueError, match=r"cannot write .*\.part \(Is a directory\)"):
+        network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
 
 
 def test_interrupted_download_resumes(home: Path, server, mat_bytes: bytes) -> None:
