@@ -15,7 +15,7 @@ import tensorflow as tf
 if __package__:  # installed: the modules are the package neural_style_tf2
     from . import colors, hardware, images, inputs, media, network, progress, state, stylize, vgg
     from .interrupts import Interrupted, Interrupts
-    from .settings import Settings, state_path
+    from .settings import Settings, UsageError, state_path
 else:  # a checkout: the modules side by side
     import colors
     import hardware
@@ -28,7 +28,7 @@ else:  # a checkout: the modules side by side
     import stylize
     import vgg
     from interrupts import Interrupted, Interrupts
-    from settings import Settings, state_path
+    from settings import Settings, UsageError, state_path
 
 # TensorFlow has a public switch for deterministic ops on, none for off or for the state.
 from tensorflow.python.framework import config as tf_config  # noqa: E402
@@ -90,6 +90,16 @@ class _Saver:
         for path in images.stale_temporaries(self.path) + images.stale_temporaries(settings.output):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
+        # An output beside a state passed the options' check as an interrupted run's: not so
+        # if the state is another run's (a damaged one tells nothing: the run starts afresh).
+        exists = os.path.exists(settings.output) and os.path.exists(self.path)
+        owner = state.owner(self.path) if exists and not settings.overwrite else None
+        if owner not in (None, self.fingerprint):
+            raise UsageError(
+                f"--output: {settings.output} exists, and {self.path} beside it is another"
+                " run's state (other inputs, network or options); pass --overwrite to replace"
+                " them"
+            )
         if settings.restart:
             return None
         found = state.load(self.path, self.fingerprint)
@@ -165,8 +175,13 @@ def run(
             for step in _finished(steps, settings, content):
                 interrupts.running = True  # from the first iteration, a signal only sets a flag
                 report.step(step)
-                saver.after(step, interrupts.stop())
-                if step.image is not None:
+                stopping = interrupts.stop()
+                # The checkpoint before the state: a state is taken as having written it.
+                if _is_checkpoint(step, settings, stopping):
+                    path = media.numbered(settings.checkpoint_output, step.iteration)
+                    images.write_image(path, step.image)
+                saver.after(step, stopping)
+                if step.final:
                     _write(step, settings, interrupts, unfinished, label)
         saver.remove()
     except stylize.RunFailed as exc:
@@ -179,11 +194,20 @@ def run(
         report.close()
 
 
+def _is_checkpoint(step: stylize.Progress, settings: Settings, stopping: bool) -> bool:
+    """Whether a step's image is a checkpoint: every --checkpoint-iterations, a run stopped
+    there by a signal too (as it would be without one), but not the run's end."""
+    every = settings.checkpoint_iterations
+    if not every or step.image is None or step.iteration % every:
+        return False
+    return not step.final or (stopping and step.iteration < step.iterations)
+
+
 def _write(
     step: stylize.Progress, settings: Settings, interrupts: Interrupts, unfinished: str, label: str
 ) -> None:
-    """Write a step's image: the output, a checkpoint, or (cut short) the unfinished file."""
-    if step.final and interrupts.stop() and step.iteration < step.iterations:
+    """Write a final step's image: the output, or (cut short) the unfinished file."""
+    if interrupts.stop() and step.iteration < step.iterations:
         images.write_image(unfinished, step.image)
         where = f" of {label}" if label else ""
         raise Interrupted(
@@ -191,7 +215,4 @@ def _write(
             f"at iteration {step.iteration}/{step.iterations}{where}: "
             f"best image so far written to {unfinished}",
         )
-    if step.final:
-        images.write_image(settings.output, step.image)
-    elif settings.checkpoint_output:
-        images.write_image(media.numbered(settings.checkpoint_output, step.iteration), step.image)
+    images.write_image(settings.output, step.image)

@@ -129,6 +129,17 @@ def _read(path: str) -> tuple[int, str, RunState | None]:
     return version, str(arrays["fingerprint"]), run
 
 
+def owner(path: str) -> str | None:
+    """The fingerprint of the run whose state the file holds; None if it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return str(data["fingerprint"])
+    except MemoryError:
+        raise
+    except Exception:  # numpy and zipfile raise many kinds for damaged files
+        return None
+
+
 def load(path: str, fingerprint: str) -> RunState | None:
     """The state at path if it is sound and belongs to the run of this fingerprint.
 

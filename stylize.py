@@ -972,7 +972,8 @@ class _Run:
             if k == 1:
                 self.best.offer(start, losses.total)
             stopped = stop is not None and stop()
-            final = i == self.total or stopped or (stalled and last)
+            finished = i == self.total or (stalled and last)  # the run's own end
+            final = finished or stopped
             ends = final or stalled or k == count  # this size's last iteration
             every = settings.checkpoint_iterations
             checkpoint = bool(every) and i % every == 0
@@ -980,14 +981,17 @@ class _Run:
             only_stop = not (checkpoint or stalled or k == count or i == self.total)
             best = copy.copy(self.best) if only_stop else self.best
             if ends or checkpoint:
+                drawn = self.cuts_drawn
                 for image, loss in optimiser.candidates():
                     best.offer(image, loss)
+                if only_stop:  # nor the tile edges its candidates' losses drew
+                    self.cuts_drawn = drawn
                 self.start = optimiser.last()  # the next size starts from the last iterate
             shown, at = (first, self.output_size) if i == 1 and first else (losses, size)
-            # A stopped run's image is rounded to the nearest levels: a signal's sender waits
-            # for the exit, and rounding by the loss costs two gradients and a loss.
-            rounded = final and not stopped
-            picture = self.picture(best.image, rounded) if final or checkpoint else None
+            # A run stopped before its end has its image rounded to the nearest levels: a
+            # signal's sender waits for the exit, and rounding by the loss costs two gradients
+            # and a loss. At its end it is the run's output, the same as without the signal.
+            picture = self.picture(best.image, finished) if final or checkpoint else None
             snapshot = self.snapshot(index, k, count, stalled or k == count, losses, optimiser)
             yield Progress(i, self.total, shown, picture, final, at, snapshot)
             if final:

@@ -67,6 +67,19 @@ def test_a_resumed_tiled_run_cuts_the_same_tiles(network, tmp_path, optimizer):
     np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
 
 
+def test_a_tiled_run_stopped_by_a_signal_resumes_to_the_same_bytes(network):
+    # The stop's candidates (shown, not kept) draw tile edges that the run would not have.
+    content, styles = smooth_image(144, 176, 1), [smooth_image(70, 90, 2)]
+    options = dict(iterations=4, scales=1, tile_size=32, seed=0)
+    whole = list(run_stylize(network, content, styles, **options))
+    asked = iter([False, True])
+    stopped = list(run_stylize(network, content, styles, stop=lambda: next(asked), **options))
+    assert stopped[-1].iteration == 2
+    resumed = list(run_stylize(network, content, styles, resume=stopped[-1].snapshot(), **options))
+    assert [s.losses for s in resumed] == [s.losses for s in whole[2:]]
+    np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
+
+
 def test_a_stop_does_not_change_the_best_image_of_the_resumed_run(network):
     # Stopped at 5: the image there is shown as the best so far, but the resumed run keeps
     # to the rule of an uninterrupted one (candidates at checkpoints and the end only).
@@ -112,6 +125,40 @@ def test_stopped_run_resumes_to_the_same_bytes(inputs, network_path, tmp_path, c
     assert err.startswith(f"resuming at iteration 3/6 from {saved}\nIteration 4/6\n")
     assert output.read_bytes() == reference.read_bytes()
     assert not saved.exists() and temporaries(tmp_path) == []
+
+
+def test_a_stop_at_the_last_iteration_writes_the_runs_output(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    reference = tmp_path / "reference.png"
+    assert neural_style.main(args(inputs, network_path, reference, "--quiet")) == 0
+    output = tmp_path / "out.png"
+    stop_at(monkeypatch, 5)  # so the run stops at its last iteration, 6
+    assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 143
+    assert output.read_bytes() == reference.read_bytes()  # rounded by its loss, as without
+
+
+def test_a_stop_at_a_checkpoint_writes_it(inputs, network_path, tmp_path, capsys, monkeypatch):
+    def checkpoints(folder: Path, *extra: str) -> dict[str, bytes]:
+        folder.mkdir()
+        pattern = ("--checkpoint-output", str(folder / "c%s.png"), "--checkpoint-iterations")
+        argv = args(inputs, network_path, folder / "out.png", "--quiet", *pattern, "2", *extra)
+        while (status := neural_style.main(argv)) == 143:
+            monkeypatch.undo()
+        assert status == 0
+        return {path.name: path.read_bytes() for path in sorted(folder.glob("c*.png"))}
+
+    reference = checkpoints(tmp_path / "whole")
+    assert list(reference) == ["c2.png", "c4.png"]
+    saved = state.save
+
+    def save(path, run, fingerprint, warn=True):  # a checkpoint is on disk before its state
+        assert run.iteration % 2 or (tmp_path / "stopped" / f"c{run.iteration}.png").exists()
+        return saved(path, run, fingerprint, warn)
+
+    monkeypatch.setattr(state, "save", save)
+    stop_at(monkeypatch, 4)
+    assert checkpoints(tmp_path / "stopped", "--state-interval", "0") == reference
 
 
 def test_state_at_checkpoints_and_by_time(inputs, network_path, tmp_path, monkeypatch):
@@ -200,9 +247,14 @@ def test_another_runs_state_and_restart(inputs, network_path, tmp_path, capsys, 
     assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 143
     monkeypatch.undo()
     saved = Path(settings.state_path(str(output)))
-    # Another style weight: another run; its state is not used, and is replaced.
-    stop_at(monkeypatch, 2)
+    # Another style weight: another run, which may not take the output without --overwrite.
+    kept = output.read_bytes()
     other = args(inputs, network_path, output, "--style-weight", "50")
+    assert neural_style.main(other) == 2
+    assert "another run's state" in capsys.readouterr().err and output.read_bytes() == kept
+    # With it, the state is not used, and is replaced.
+    stop_at(monkeypatch, 2)
+    other.append("--overwrite")
     assert neural_style.main(other) == 143
     err = capsys.readouterr().err
     assert f"warning: {saved} belongs to another run" in err and "Iteration 1/6" in err
