@@ -82,9 +82,10 @@ def needed(output: Size, styles: list[Size], on_gpu: bool = False) -> int:
 
 def reading(largest: Size) -> int:
     """Bytes that decoding an input file of this size needs at its peak."""
-    return round(
-        MEMORY_MARGIN * (MEMORY_BASE + largest.height * largest.width * MEMORY_PER_FILE_PIXEL)
-    )
+    # The tiled run's base, the smaller: a budget that a run fits in tiles must not be
+    # refused for reading its small inputs.
+    pixels = largest.height * largest.width * MEMORY_PER_FILE_PIXEL
+    return round(TILED_MARGIN * (MEMORY_TILED_BASE + pixels))
 
 
 def gigabytes(size: float) -> str:

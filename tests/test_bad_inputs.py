@@ -226,6 +226,14 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
     assert neural_style.main(argv(files, network_path, "--no-memory-check")) == 0
 
 
+def test_a_budget_that_fits_in_tiles_reads_small_inputs(files, network_path, tmp_path):
+    # 1 GB is too little for the whole image (Python and TensorFlow alone count for 1.2 GB
+    # there) but enough in tiles; reading the tiny inputs is not refused.
+    output = images.fit_width(Size(24, 32), 32)
+    assert memory.needed(output, [Size(20, 20)]) > 2**30 > memory.reading(Size(24, 32))
+    assert neural_style.main(argv(files, network_path, "--max-memory", "1GB", "--quiet")) == 0
+
+
 def test_available_memory_is_plausible():
     available = memory.available(on_gpu=False)
     assert available is None or 2**20 < available < 2**50
