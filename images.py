@@ -7,11 +7,11 @@ import io
 import os
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 if TYPE_CHECKING:  # ImageCms itself is imported only when a profile is used
     from PIL import ImageCms
@@ -79,6 +79,22 @@ def _open(path: str) -> Iterator[Image.Image]:
         yield image
 
 
+# How to turn an image with each EXIF orientation upright, as ImageOps.exif_transpose does.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}  # fmt: skip
+
+
+def _orientation(exif: Callable[[], Image.Exif]) -> int | None:
+    """The EXIF orientation that exif() gives (1: upright); None if it cannot be read."""
+    try:
+        return int(exif().get(ExifTags.Base.Orientation, 1))
+    except Exception:  # Pillow raises many kinds for damaged EXIF (struct.error, SyntaxError...)
+        return None
+
+
 def image_size(path: str) -> Size:
     """The size of the image at path as displayed, reading only its header."""
     with _open(path) as image:
@@ -86,7 +102,7 @@ def image_size(path: str) -> Size:
         if image.format == "TIFF":  # Pillow already reports (and loads) TIFFs upright
             return Size(height, width)
         # The base-class getexif reads only header metadata; PNG's override would decode.
-        orientation = Image.Image.getexif(image).get(ExifTags.Base.Orientation, 1)
+        orientation = _orientation(lambda: Image.Image.getexif(image))
     return Size(width, height) if orientation in (5, 6, 7, 8) else Size(height, width)
 
 
@@ -153,9 +169,15 @@ def read_image(path: str) -> np.ndarray:
     with _open(path) as image:
         try:
             image.load()
-            ImageOps.exif_transpose(image, in_place=True)
         except (OSError, SyntaxError) as error:
             raise ValueError(f"{path}: image file is truncated or corrupt ({error})") from None
+        # Turned by hand, not by ImageOps.exif_transpose, which also rewrites the EXIF data and
+        # fails where a tag is damaged (a camera's or an editor's fault; the pixels are sound).
+        orientation = _orientation(image.getexif)
+        if orientation is None:
+            warnings.warn(f"{path}: its EXIF data is damaged; taken as upright", stacklevel=2)
+        elif orientation in _UPRIGHT:
+            image = image.transpose(_UPRIGHT[orientation])
         if image.info.get("icc_profile"):
             image = _to_srgb(image, path)
         if image.mode in _GREY_16BIT_MODES or image.mode == "F":

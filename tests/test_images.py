@@ -8,6 +8,7 @@ import subprocess
 import sys
 import warnings
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +135,34 @@ def test_exif_orientation(tmp_path, name):
     check_rgb(array, 40, 20)
     assert array[5, 10, 0] > 200  # the white band is now at the top
     assert array[35, 10, 0] < 50
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "turned"),
+    [  # a tag of the wrong type: the orientation is read, the EXIF cannot be written back
+        ("tag.jpg", b"\x01\x0f\x00\x02", b"\x01\x06\x00\x02", True),
+        ("header.webp", b"MM\x00*", b"M\xaa\x00*", False),  # no EXIF to read at all
+    ],
+)
+def test_damaged_exif(tmp_path, name, old, new, turned):
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F] = 6, "camera"  # orientation, make
+    image = Image.new("RGB", (40, 20), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 10, 20))
+    path = tmp_path / name
+    path.write_bytes(
+        Path(save(tmp_path, "x" + name, image, exif=exif)).read_bytes().replace(old, new)
+    )
+    size = Size(40, 20) if turned else Size(20, 40)
+    assert images.image_size(str(path)) == size
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        array = images.read_image(str(path))
+    check_rgb(array, *size)
+    assert array[(5, 10) if turned else (10, 5)][0] > 200  # white: the top, or the left
+    assert [str(w.message) for w in caught] == (
+        [] if turned else [f"{path}: its EXIF data is damaged; taken as upright"]
+    )
 
 
 def test_sixteen_bit_grey_rotated(tmp_path):
