@@ -106,6 +106,8 @@ def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; errors become one line on stderr and an exit status."""
+    if sys.stderr is None:  # closed (2>&-) or none (pythonw): what would go there is dropped
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the rest of the process)
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:

@@ -88,6 +88,13 @@ def test_width_style_scales_blend_and_initial(inputs, network, network_path, tmp
         assert abs(other[1] / expected[1] - 1) > 1e-2
 
 
+def test_a_run_without_stderr(inputs, network_path, tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stderr", None)  # 2>&- closes it: Python then has none
+    argv = args(inputs, network_path, tmp_path, "--iterations", "2", "--quiet")
+    assert neural_style.main(argv) == 0
+    assert (tmp_path / "out.jpg").is_file()
+
+
 def test_bfloat16_run(inputs, network_path, tmp_path, capsys):
     """The network runs in bfloat16: the losses of the same start are near float32's, not
     equal; the total variation, computed on the float32 image, is the same."""
