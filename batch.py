@@ -89,9 +89,9 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
     """The command line's settings with row's values on top, parsed and checked by parser.
 
     Empty cells and JSON nulls keep the command line's value. A list option takes a JSON list
-    or, in CSV, values separated by ';'. A flag takes true/false (false: its default); a JSON
-    true or false does the same for an option whose value is optional, and is refused for
-    any other.
+    or, in CSV, values separated by ';'. A flag takes true/false (false: its default); so does
+    an option whose value is optional (true: the bare flag), as well as its values. A JSON
+    boolean is refused for any other option. Values are stripped of spaces.
     """
     actions = _job_options(parser)
     namespace = argparse.Namespace(**dataclasses.asdict(base))
@@ -103,11 +103,13 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
         flag = action.option_strings[-1]
         if isinstance(value, bool) and action.nargs not in (0, "?"):
             parser.error(f"argument {flag}: expected a value, got {str(value).lower()}")
-        if action.nargs == 0 or isinstance(value, bool):
-            text = str(value).strip().lower()
-            if text not in TRUE + FALSE:
+        text = str(value).strip()
+        # An optional value's true or false (for --preserve-colors: luminance, or off).
+        switch = action.nargs == "?" and text.lower() in TRUE + FALSE
+        if action.nargs == 0 or isinstance(value, bool) or switch:
+            if text.lower() not in TRUE + FALSE:
                 parser.error(f"argument {flag}: must be true or false, got '{value}'")
-            if text in TRUE:
+            if text.lower() in TRUE:
                 tokens.append(flag)
             else:
                 setattr(namespace, name, action.default)
@@ -115,7 +117,7 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
             values = value if isinstance(value, list) else str(value).split(LIST_SEPARATOR)
             tokens += [flag, *(str(v).strip() for v in values)]
         else:
-            tokens.append(f"{flag}={value}")
+            tokens.append(f"{flag}={text}")  # a CSV's spaces after commas are not the value's
     # Attributes already in the namespace are kept, so only the row's tokens override them.
     return options.from_namespace(parser.parse_args(tokens, namespace=namespace))
 
@@ -165,6 +167,8 @@ def read_jobs(parser: argparse.ArgumentParser, settings: Settings) -> tuple[list
     """The batch file's rows and, per row, its job's settings or why it cannot run."""
     if not os.path.isfile(settings.batch):
         raise UsageError(f"--batch: {settings.batch} does not exist or is not a file")
+    if settings.network is not None:  # the whole batch's: once, not as each job's failure
+        options.check_input("--network", settings.network)
     try:
         rows = read_rows(settings.batch, parser)
     except (ValueError, OSError) as exc:
@@ -186,8 +190,8 @@ def _ready(item: Settings | str, overwrite: bool, on_gpu: bool) -> bool:
     """Whether a job is to run (False: its output exists); raises why it cannot run."""
     if isinstance(item, str):
         raise UsageError(item)
-    if item.output and os.path.exists(item.output) and not overwrite:
-        return False
+    if item.output and os.path.isfile(item.output) and not overwrite:
+        return False  # (a folder there is the job's error, from validate)
     options.validate(item)
     inputs.check_inputs(item, on_gpu)
     return True

@@ -113,9 +113,13 @@ MEMORY_PER_LBFGS_PIXEL = 600  # L-BFGS's float64 iterate, gradient and 10 curvat
 TILED_MARGIN = 1.1
 
 
-def tile_window(tile: int) -> int:
-    """The pixels of a square window around a core of tile x tile pixels."""
-    return (tile + 2 * TILE_HALO) ** 2
+def tile_window(tile: int, size: Size | None = None) -> int:
+    """The pixels of a window around a core of tile x tile pixels (in an image of size, no
+    more than the image)."""
+    side = tile + 2 * TILE_HALO
+    if size is None:
+        return side**2
+    return min(side, size.height) * min(side, size.width)
 
 
 def window_bytes(pixels: int, precision: str) -> float:
@@ -149,6 +153,6 @@ def window_area(
 def parse_size(text: str) -> int:
     """'6GB', '512MB', '1.5G', ... as bytes (binary units); ValueError for anything else."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT])i?B?\s*", text, re.IGNORECASE)
-    if not match or float(match[1]) <= 0:
+    if not match or not 0 < float(match[1]) < 2**60:
         raise ValueError(f"must be a size such as 6GB or 512MB, got '{text}'")
     return round(float(match[1]) * 2 ** (10 * "KMGT".index(match[2].upper()) + 10))

@@ -410,8 +410,10 @@ def validate(settings: Settings) -> None:
         if settings.shard is not None:
             raise UsageError("--shard goes with --batch")
         # An output beside a saved state is an interrupted run's: the same command resumes it.
+        # (A folder is an error of its own, below.)
         resumable = os.path.exists(state_path(settings.output))
-        if os.path.exists(settings.output) and not (settings.overwrite or resumable or video):
+        taken = os.path.isfile(settings.output)
+        if taken and not (settings.overwrite or resumable or video):
             raise UsageError(f"--output: {settings.output} exists; pass --overwrite to replace it")
     _check_checkpoints(settings)
     _check_combinations(settings)
@@ -454,6 +456,14 @@ def _check_combinations(settings: Settings) -> None:
         raise UsageError(str(exc)) from None
 
 
+def check_input(option_flag: str, path: str) -> None:
+    """UsageError unless path is a file."""
+    if not os.path.exists(path):
+        raise UsageError(f"{option_flag}: {path} does not exist")
+    if not os.path.isfile(path):
+        raise UsageError(f"{option_flag}: {path} is not a file")
+
+
 def _check_paths(settings: Settings, video: bool = False) -> None:
     """UsageError for an input that does not exist or an output that cannot be written (a
     video's --content and --output excepted)."""
@@ -462,12 +472,8 @@ def _check_paths(settings: Settings, video: bool = False) -> None:
     inputs += [("--styles", path) for path in settings.styles]
     inputs += [("--initial", settings.initial)]
     for option_flag, path in inputs:
-        if path is None:
-            continue
-        if not os.path.exists(path):
-            raise UsageError(f"{option_flag}: {path} does not exist")
-        if not os.path.isfile(path):
-            raise UsageError(f"{option_flag}: {path} is not a file")
+        if path is not None:
+            check_input(option_flag, path)
     outputs = [] if video else [("--output", settings.output)]
     if settings.checkpoint_output:
         outputs.append(("--checkpoint-output", media.numbered(settings.checkpoint_output, 1)))
@@ -479,3 +485,7 @@ def _check_paths(settings: Settings, video: bool = False) -> None:
             images.check_output(path, image=option_flag != "--progress-log")
         except ValueError as exc:
             raise UsageError(f"{option_flag}: {exc}") from None
+    # The log is appended to, in place (the images are replaced, which needs the folder only).
+    log = settings.progress_log
+    if log and os.path.isfile(log) and not os.access(log, os.W_OK):
+        raise UsageError(f"--progress-log: {log}: file is not writable")

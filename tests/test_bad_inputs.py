@@ -234,6 +234,23 @@ def test_a_budget_that_fits_in_tiles_reads_small_inputs(files, network_path, tmp
     assert neural_style.main(argv(files, network_path, "--max-memory", "1GB", "--quiet")) == 0
 
 
+def test_a_tile_larger_than_the_image_counts_the_image(files, network_path, tmp_path):
+    # One window holds the whole 32x24 output: the run is not tiled, nor estimated as 2048².
+    argv_ = argv(files, network_path, "--tile-size", "2048", "--max-memory", "4GB", "--quiet")
+    assert neural_style.main(argv_) == 0
+
+
+def test_a_read_only_progress_log(files, network_path, tmp_path, capsys, monkeypatch):
+    log = tmp_path / "log.jsonl"
+    log.write_text("")
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: str(p) != str(log) and access(p, mode))
+    fails_cleanly(
+        argv(files, network_path, "--progress-log", str(log)), tmp_path, capsys, 2,
+        "--progress-log", "not writable",
+    )  # fmt: skip
+
+
 def test_available_memory_is_plausible():
     available = memory.available(on_gpu=False)
     assert available is None or 2**20 < available < 2**50

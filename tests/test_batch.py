@@ -99,6 +99,26 @@ def test_jsonl_lists_numbers_and_flags(inputs, network_path, tmp_path, capsys):
     Image.open(tmp_path / "y.interrupted.jpg").verify()
 
 
+def test_a_batch_network_that_does_not_exist_is_one_usage_error(inputs, tmp_path, capsys):
+    rows = [f"{inputs['content']},{inputs['style1']},{tmp_path}/{k}.jpg" for k in (1, 2)]
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", *rows)
+    missing = str(tmp_path / "nope.mat")
+    assert neural_style.main(["--batch", str(manifest), "--network", missing]) == 2
+    assert capsys.readouterr().err == f"error: --network: {missing} does not exist\n"
+
+
+def test_an_output_that_is_a_folder_is_an_error_not_done(inputs, network_path, tmp_path, capsys):
+    (tmp_path / "done.jpg").mkdir()
+    argv = cli_args(inputs, network_path, tmp_path / "done.jpg", "--iterations", "1")
+    assert neural_style.main(argv) == 2
+    assert "done.jpg: is a folder" in capsys.readouterr().err
+    row = f"{inputs['content']},{inputs['style1']},{tmp_path}/done.jpg"
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", row)
+    assert neural_style.main(["--batch", str(manifest), "--network", str(network_path)]) == 1
+    err = capsys.readouterr().err
+    assert "is a folder" in err and "exists, skipped" not in err and "1 failed" in err
+
+
 def test_a_network_that_cannot_load_ends_the_batch(inputs, tmp_path, capsys):
     bad = tmp_path / "bad.mat"
     bad.write_text("not a network")
@@ -134,6 +154,16 @@ def test_job_settings_override_the_command_line():
     for name in ("iterations", "width"):
         with pytest.raises(settings.UsageError, match=f"--{name}: expected a value, got false"):
             batch.job_settings(parser, base, {name: False})
+    # A CSV cell's text: true and false as JSON's; spaces after the commas are not the value's.
+    coloured = settings.from_namespace(
+        parser.parse_args(["--batch", "b.csv", "--preserve-colors", "histogram"])
+    )
+    for value, expected in ((" true", "luminance"), ("false ", None), (" histogram", "histogram")):
+        assert batch.job_settings(parser, coloured, {"preserve_colors": value}).preserve_colors == (
+            expected
+        )
+    job = batch.job_settings(parser, base, {"output": " out.jpg", "content": " c.png "})
+    assert (job.output, job.content) == ("out.jpg", "c.png")
 
 
 def test_read_rows_takes_a_spreadsheet_csv(tmp_path):

@@ -158,6 +158,12 @@ def test_memory_sizes(text, expected):
     assert memory.parse_size(text) == expected
 
 
+@pytest.mark.parametrize("text", ["0GB", "6", "six GB", "9" * 300 + "GB"])
+def test_memory_sizes_refused(text):
+    with pytest.raises(ValueError, match="must be a size such as 6GB"):
+        memory.parse_size(text)
+
+
 def test_the_windows_of_least_work_that_fit_are_chosen():
     output, styles = Size(2160, 3840), [Size(2160, 3840)]
     areas = []
