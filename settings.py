@@ -252,7 +252,7 @@ class Settings:
     print_iterations: int | None = option(
         None, "print the losses every N iterations", result=False, type=positive_int,
         metavar="N")
-    quiet: bool = option(False, "print only errors", batch=False, result=False)
+    quiet: bool = option(False, "print only warnings and errors", batch=False, result=False)
     progress_log: str | None = option(
         None, "append one JSON object per iteration: losses, elapsed seconds, size",
         result=False, metavar="FILE.jsonl")
