@@ -29,8 +29,8 @@ BOUNDARY_RELATIVE, BOUNDARY_OFFSET = 0.01, 0.002
 # DIS's finest pyramid level: the full size for frames up to this many pixels (small frames
 # need it to be accurate), else half the size (the preset's: fast enough for 512x288 frames).
 FULL_SIZE_PIXELS = 256 * 144
-# DIS refuses smaller frames (OpenCV 4.x, measured): a longer side under 12 pixels, or a shorter
-# side under 8 at the full size, under 16 at half size.
+# DIS refuses smaller frames (measured with OpenCV 5.0): a longer side under 12 pixels, or a
+# shorter side under 8 at the full size, under 16 at half size.
 MIN_LONG_SIDE, MIN_SHORT_SIDE = 12, 8
 
 

@@ -2,9 +2,9 @@
 
 import contextlib
 import functools
-import glob
 import io
 import os
+import re
 import secrets
 import warnings
 from collections.abc import Callable, Iterator
@@ -53,6 +53,8 @@ _CMS_SOURCES = {
 }
 # Files in these formats get an embedded sRGB profile.
 _TAGGED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
+# atomic_output's temporary of NAME.EXT: .NAME.tmp-XXXXXXXX.EXT (8 hex digits).
+_TEMPORARY = re.compile(r"\.(.+)\.tmp-[0-9a-f]{8}(\.[^.]*)?")
 
 
 @contextlib.contextmanager
@@ -258,12 +260,19 @@ def atomic_output(path: str) -> Iterator[str]:
         raise
 
 
+def temporary_for(name: str) -> str | None:
+    """The file name that a temporary's name (atomic_output's) stands for; None if name is not
+    one."""
+    found = _TEMPORARY.fullmatch(name)
+    return found and found[1] + (found[2] or "")
+
+
 def stale_temporaries(path: str) -> list[str]:
     """The temporaries atomic_output left for path when its process was killed mid-write."""
     folder = os.path.dirname(path) or "."
-    name, suffix = os.path.splitext(os.path.basename(path))
-    pattern = f".{glob.escape(name)}.tmp-{'[0-9a-f]' * 8}{glob.escape(suffix)}"
-    return glob.glob(os.path.join(glob.escape(folder), pattern))
+    listed = os.listdir(folder) if os.path.isdir(folder) else []
+    name = os.path.basename(path)
+    return [os.path.join(folder, n) for n in listed if temporary_for(n) == name]
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

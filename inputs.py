@@ -50,11 +50,7 @@ def check_memory(
         output = images.fit_width(content, width)
         window = memory.tile_window(tile, output)
         tiled = memory.tiled_needed(output, scaled, window, precision, lbfgs, on_gpu)
-        # One window holds the whole output: the run is not tiled, whatever --tile-size says.
-        one = window == output.height * output.width
-        return (
-            tiled if settings.tile_size and not one else memory.needed(output, scaled, on_gpu)
-        ), tiled
+        return (tiled if settings.tile_size else memory.needed(output, scaled, on_gpu)), tiled
 
     width = settings.width or content.width
     whole, tiled = needed(width)

@@ -66,9 +66,10 @@ def numbered(pattern: str, number: int) -> str:
 
 
 def numbered_names(pattern: str) -> re.Pattern:
-    """The file names a pattern's file name gives (its placeholder any number of digits)."""
+    """The file names a pattern's file name gives (its placeholder any number of digits, the
+    match's group 1)."""
     parts = PLACEHOLDER.split(os.path.basename(pattern))
-    return re.compile("\\d+".join(re.escape(part) for part in parts))
+    return re.compile("(\\d+)".join(re.escape(part) for part in parts))
 
 
 def natural_key(name: str) -> list:

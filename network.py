@@ -135,17 +135,20 @@ def _only_download(dest: Path, stream: TextIO, quiet: bool) -> Iterator[None]:
             if not quiet:
                 print(f"waiting for another process's download of {dest}", file=stream)
             fcntl.flock(folder, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks (some network and FUSE mounts)
+            pass
         yield
     finally:
         os.close(folder)  # which releases the lock
 
 
 def download_network(
-    dest: Path, url: str, sha256: str, stream: TextIO = sys.stderr, quiet: bool = False
+    dest: Path, url: str, sha256: str, stream: TextIO | None = None, quiet: bool = False
 ) -> Path:
     """Download url to dest via dest.part (resuming it), check its SHA256, then move it in
-    place; one process at a time (a second one waits, then finds dest there)."""
-    dest = Path(dest)
+    place; one process at a time (a second one waits, then finds dest there). The progress bar
+    goes to stream (default: stderr) unless quiet."""
+    dest, stream = Path(dest), stream or sys.stderr
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         with _only_download(dest, stream, quiet):
@@ -198,11 +201,11 @@ def resolve_network(
     path: str | None,
     download: bool = True,
     env: Mapping[str, str] = os.environ,
-    stream: TextIO = sys.stderr,
+    stream: TextIO | None = None,
     quiet: bool = False,
 ) -> Path:
     """The weights: path if given, else find_network(), else a download into cache_dir()
-    (with a progress bar on stream unless quiet)."""
+    (with a progress bar on stream, default stderr, unless quiet)."""
     if path is not None:
         given = Path(path).expanduser()
         if not given.is_file():

@@ -217,7 +217,8 @@ class Settings:
         1, "the final image's rounding to 8 bits: from the nearest levels, N passes move pixels"
         " one level down the loss's slope where it is steep (half of the pixels, then the"
         " other half), and the version of lowest loss is written; 0: the nearest levels, as"
-        " checkpoints, a stopped run, a video's later frames and a run in tiles always take",
+        " checkpoints, a run stopped before its end, a video's later frames and a run in tiles"
+        " always take",
         type=natural, metavar="N")
     preserve_colors: str | None = option(
         None, "keep the content's colours: 'luminance' (the bare flag) takes only the result's"

@@ -28,6 +28,7 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 
@@ -253,13 +254,18 @@ def check_output(output: str, overwrite: bool) -> str:
         if reason is not None:
             what = f"{extension} files" if extension else "a file without an extension"
             raise UsageError(f"--output: {output}: ffmpeg cannot write {what} ({reason})")
-    taken = os.path.isdir(output) and os.listdir(output) if kind == "folder" else None
-    # An unfinished run's work folder: the output there is that run's (killed while writing
-    # it), which the same command goes on to replace.
-    unfinished = os.path.isdir(work_folder(output))
-    if (taken or os.path.exists(first)) and not (overwrite or unfinished):
+    # Beside an unfinished run's work folder, the output is that run's (killed while writing
+    # it): run() lets only that run's command replace it, once it knows the run's key.
+    if _exists(output, kind) and not (overwrite or os.path.isdir(work_folder(output))):
         raise UsageError(f"--output: {output} exists; pass --overwrite to replace it")
     return kind
+
+
+def _exists(output: str, kind: str) -> bool:
+    """Whether an output is there already (a folder of frames: with anything in it)."""
+    if kind == "folder":
+        return os.path.isdir(output) and bool(os.listdir(output))
+    return os.path.exists(output if kind == "video" else media.numbered(output, 1))
 
 
 def _mux_audio(silent: str, source: str, target: str, output: str) -> None:
@@ -364,12 +370,7 @@ class Work:
         """How many frames an earlier run with the same settings and inputs finished (from
         1 on, without a gap); a work folder of other settings or inputs, or any under
         restart, is emptied."""
-        try:
-            with open(os.path.join(self.path, MANIFEST), encoding="utf-8") as file:
-                same = not restart and json.load(file).get("key") == self.key
-        except (OSError, ValueError):
-            same = False
-        if not same:
+        if restart or not self.owned():
             if os.path.isdir(self.path):
                 shutil.rmtree(self.path)
             return 0
@@ -377,6 +378,14 @@ class Work:
         while os.path.isfile(self.frame(done + 1)):
             done += 1
         return done
+
+    def owned(self) -> bool:
+        """Whether the work folder is this run's (its manifest has the run's key)."""
+        try:
+            with open(os.path.join(self.path, MANIFEST), encoding="utf-8") as file:
+                return json.load(file).get("key") == self.key
+        except (OSError, ValueError, AttributeError):  # none, damaged, or not a JSON object
+            return False
 
     def save(self, number: int, image: np.ndarray) -> None:
         """Keep a finished frame (atomically), first noting what the frames are made from."""
@@ -591,11 +600,21 @@ class _Frames:
         return count
 
 
-def _frames_folder(output: str, kind: str) -> tuple[str, re.Pattern]:
-    """The folder of an output of frames and the names of its frames (any number)."""
+class _Naming(NamedTuple):
+    """How an output of frames names them: its folder, frame k's file name, all such names."""
+
+    folder: str
+    name: Callable[[int], str]
+    names: re.Pattern  # the frame number is its group 1
+
+
+def _naming(output: str, kind: str) -> _Naming:
+    """The naming of an output folder's or pattern's frames."""
     if kind == "folder":
-        return output, re.compile(r"\d{5,}\.png")  # OUTPUT_FRAME's
-    return os.path.dirname(output) or ".", media.numbered_names(output)
+        return _Naming(output, OUTPUT_FRAME.format, media.numbered_names(OUTPUT_FRAME))
+    name = os.path.basename(output)
+    numbered = functools.partial(media.numbered, name)
+    return _Naming(os.path.dirname(output) or ".", numbered, media.numbered_names(name))
 
 
 def remove_stale(output: str, kind: str) -> None:
@@ -603,12 +622,12 @@ def remove_stale(output: str, kind: str) -> None:
     if kind == "video":
         stale = images.stale_temporaries(output)
     else:
-        folder, names = _frames_folder(output, kind)
-        temporary = re.compile(r"\.(.+)\.tmp-[0-9a-f]{8}(\.[^.]*)")
+        folder, _, names = _naming(output, kind)
         listed = os.listdir(folder) if os.path.isdir(folder) else []
-        found = (temporary.fullmatch(name) for name in listed)
         stale = [
-            os.path.join(folder, m.group(0)) for m in found if m and names.fullmatch(m[1] + m[2])
+            os.path.join(folder, name)
+            for name in listed
+            if names.fullmatch(images.temporary_for(name) or "")
         ]
     for path in stale:
         with contextlib.suppress(FileNotFoundError):
@@ -631,17 +650,14 @@ def assemble(settings: Settings, clip: Clip, kind: str, work: Work, count: int) 
     if kind == "video":
         write_video(settings.output, finished(), clip, work.path)
     else:
-        written = set()
+        folder, name, names = _naming(settings.output, kind)
         for number, image in enumerate(finished(), start=1):
-            name = os.path.join(settings.output, OUTPUT_FRAME.format(number))
-            name = name if kind == "folder" else media.numbered(settings.output, number)
-            images.write_image(name, image)
-            written.add(os.path.basename(name))
+            images.write_image(os.path.join(folder, name(number)), image)
         if settings.overwrite:  # a longer clip's frames past this one's end go too
-            folder, names = _frames_folder(settings.output, kind)
-            for name in os.listdir(folder):
-                if names.fullmatch(name) and name not in written:
-                    os.remove(os.path.join(folder, name))
+            for listed in os.listdir(folder):
+                found = names.fullmatch(listed)
+                if found and int(found[1]) > count and listed == name(int(found[1])):
+                    os.remove(os.path.join(folder, listed))
     work.remove()
 
 
@@ -665,8 +681,13 @@ def run(
     size = output_size(settings, clip)
     styles, initial = inputs.load_styles(settings, first_frame(clip, size))
     network = load_network()  # first: a download makes the file that run_key names
-    remove_stale(settings.output, kind)
     work = Work(settings.output, run_key(settings, clip))
+    if _exists(settings.output, kind) and not settings.overwrite and not work.owned():
+        raise UsageError(
+            f"--output: {settings.output} exists, and the unfinished run beside it ({work.path})"
+            " is another command's; pass --overwrite to replace them"
+        )
+    remove_stale(settings.output, kind)
     frames = _Frames(settings, clip, network, work)
     frames.styles, frames.initial = styles, initial
     done = work.resume(settings.restart)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -92,6 +93,7 @@ def test_a_run_without_stderr(inputs, network_path, tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stderr", None)  # 2>&- closes it: Python then has none
     argv = args(inputs, network_path, tmp_path, "--iterations", "2", "--quiet")
     assert neural_style.main(argv) == 0
+    sys.stderr.close()  # main's /dev/null, before the test's stderr comes back
     assert (tmp_path / "out.jpg").is_file()
 
 

@@ -163,6 +163,16 @@ def test_two_downloads_at_once_take_turns(home: Path, server, mat_bytes: bytes) 
     assert any("waiting for another" in stream.getvalue() for stream in streams)
 
 
+def test_a_cache_folder_without_locks(home: Path, server, mat_bytes: bytes, monkeypatch) -> None:
+    def flock(fd: int, operation: int) -> None:
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(network.fcntl, "flock", flock)
+    dest = home / network.FILENAME
+    assert network.download_network(dest, server.url, sha(mat_bytes), io.StringIO()) == dest
+    assert dest.read_bytes() == mat_bytes
+
+
 def test_a_cache_folder_that_cannot_be_written(home: Path, server, mat_bytes, tmp_path) -> None:
     (tmp_path / "file").write_text("not a folder")
     dest = tmp_path / "file" / "cache" / network.FILENAME

@@ -301,15 +301,36 @@ def test_errors(style, network_path, tmp_path, capsys, make, output, extra, stat
     assert set(os.listdir(tmp_path)) == before  # nothing written
 
 
-def test_overwrite_replaces_a_folders_frames(style, network_path, tmp_path):
+@pytest.mark.parametrize(
+    ("output", "there", "after"),
+    [  # a longer clip's frames, and files not of the naming
+        ("out/", ["00001.png", "00005.png", "notes.txt"], ["00001.png", "00002.png", "00003.png"]),
+        ("out/f%02d.png", ["f05.png", "f5.png", "f9x.png"], ["f01.png", "f02.png", "f03.png"]),
+    ],
+)
+def test_overwrite_replaces_the_frames(style, network_path, tmp_path, output, there, after):
     frames = write_frames(tmp_path / "in", moving_squares(24, 32).frames(3))
     out = tmp_path / "out"
     out.mkdir()
-    for name in ("00001.png", "00005.png", "notes.txt"):  # a longer clip's frames, and not one
+    for name in there:
         (out / name).write_bytes(b"x")
-    argv = video_args(frames, style, f"{out}/", network_path, "--quiet", "--overwrite")
+    argv = video_args(frames, style, f"{tmp_path}/{output}", network_path, "--quiet", "--overwrite")
     assert neural_style.main(argv) == 0
-    assert sorted(os.listdir(out)) == ["00001.png", "00002.png", "00003.png", "notes.txt"]
+    kept = [name for name in there if name not in ("00005.png", "f05.png")]
+    assert sorted(os.listdir(out)) == sorted(set(after + kept))
+
+
+def test_another_commands_unfinished_run_does_not_free_the_output(
+    clip, style, network_path, tmp_path, capsys
+):
+    (tmp_path / "out.mp4").write_bytes(b"a finished video")
+    work = tmp_path / ".out.mp4.frames"
+    work.mkdir()
+    (work / video.MANIFEST).write_text('{"key": "another run"}')
+    assert neural_style.main(video_args(clip, style, tmp_path / "out.mp4", network_path)) == 2
+    assert "is another command's; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "out.mp4").read_bytes() == b"a finished video"
+    assert (work / video.MANIFEST).exists()
 
 
 @pytest.mark.parametrize(
