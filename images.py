@@ -23,6 +23,16 @@ else:  # a checkout: the modules side by side
 
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 MAX_PIXELS: int = 8000 * 8000
+# The longest side a written file can have: WebP's and JPEG's limits (Pillow fails on writing
+# a larger one, at the end of the run); JPEG's for the others, past which no run fits anyway.
+_MAX_SIDES = {".webp": 16383}
+MAX_SIDE = 65500
+
+
+def max_side(path: str) -> int:
+    """The longest side an image written to path can have."""
+    return _MAX_SIDES.get(extension(path), MAX_SIDE)
+
 
 # Our own size check in _open replaces Pillow's decompression-bomb warning/error, so the
 # user gets a message that names the file and its size.

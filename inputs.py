@@ -117,6 +117,15 @@ def check_sizes(settings: Settings, content: Size, what: str, on_gpu: bool) -> N
             f"the output would be {output} pixels ({what} is {content}); it must be at least"
             f" {MIN_OUTPUT_SIDE} pixels each way"
         )
+    for option_flag, path in (
+        ("--output", settings.output),
+        ("--checkpoint-output", settings.checkpoint_output),
+    ):
+        if path and max(output) > images.max_side(path):
+            raise ValueError(
+                f"{option_flag}: {path}: the output would be {output} pixels, more than the"
+                f" {images.max_side(path)} a side that such a file holds (see --width)"
+            )
     styles = [images.image_size(path) for path in settings.styles]
     initial = images.image_size(settings.initial) if settings.initial else None
     check_memory(settings, content, styles, on_gpu, initial)

@@ -251,6 +251,17 @@ def test_a_read_only_progress_log(files, network_path, tmp_path, capsys, monkeyp
     )  # fmt: skip
 
 
+@pytest.mark.parametrize(("output", "width"), [("out.webp", "16384"), ("out.png", "3000000000")])
+def test_an_output_larger_than_its_format_holds(
+    files, network_path, tmp_path, capsys, output, width
+):
+    files["out"] = tmp_path / "out" / output
+    fails_cleanly(
+        argv(files, network_path, "--width", width, "--no-memory-check"), tmp_path, capsys, 1,
+        "--output", "a side that such a file holds",
+    )  # fmt: skip
+
+
 def test_available_memory_is_plausible():
     available = memory.available(on_gpu=False)
     assert available is None or 2**20 < available < 2**50
