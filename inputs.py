@@ -121,10 +121,11 @@ def check_sizes(settings: Settings, content: Size, what: str, on_gpu: bool) -> N
         ("--output", settings.output),
         ("--checkpoint-output", settings.checkpoint_output),
     ):
-        if path and max(output) > images.max_side(path):
+        limit = images.max_side(path) if path else None
+        if limit and max(output) > limit:
             raise ValueError(
                 f"{option_flag}: {path}: the output would be {output} pixels, more than the"
-                f" {images.max_side(path)} a side that such a file holds (see --width)"
+                f" {limit} a side that such a file holds (see --width)"
             )
     styles = [images.image_size(path) for path in settings.styles]
     initial = images.image_size(settings.initial) if settings.initial else None

@@ -263,10 +263,12 @@ def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
                 stale.unlink()
         # The temporary of a write killed midway (hidden, so the glob above skips it); a
         # recent one may be another process's write still going on.
-        for left in file.parent.glob(f".{prefix}-*.tmp-*.npz"):
-            with contextlib.suppress(FileNotFoundError):
-                if time.time() - left.stat().st_mtime > LEFT_TEMPORARY_AGE:
-                    left.unlink()
+        for left in file.parent.iterdir():
+            cached = images.temporary_for(left.name) or ""
+            if cached.startswith(f"{prefix}-") and cached.endswith(".npz"):
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - left.stat().st_mtime > LEFT_TEMPORARY_AGE:
+                        left.unlink()
     except OSError as exc:
         warnings.warn(
             f"could not write network cache {file} ({exc}); going on without it", stacklevel=3
