@@ -105,7 +105,9 @@ def _receive(
         with open(part, "ab" if done else "wb") as out:
             while True:
                 receiving = True
-                chunk = response.read(CHUNK)
+                # read1: what has arrived, up to CHUNK. read() waits for all CHUNK bytes and
+                # drops those it got when the connection stalls before them.
+                chunk = response.read1(CHUNK)
                 receiving = False
                 if not chunk:
                     break

@@ -198,6 +198,19 @@ def test_interrupted_download_resumes(home: Path, server, mat_bytes: bytes) -> N
     assert sha(dest.read_bytes()) == sha(mat_bytes) and not part.exists()
 
 
+def test_stalled_download_keeps_what_arrived(home, server, mat_bytes, monkeypatch) -> None:
+    monkeypatch.setattr(network, "TIMEOUT", 0.3)
+    server.piece, server.pause = len(mat_bytes) // 4, 1.5  # a quarter, then silence
+    dest = home / network.FILENAME
+    with pytest.raises(ValueError, match=f"interrupted at {server.piece} of {len(mat_bytes)}"):
+        network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
+    part = home / (network.FILENAME + ".part")
+    assert part.read_bytes() == mat_bytes[: server.piece]
+    server.pause = 0.0
+    network.download_network(dest, server.url, sha(mat_bytes), io.StringIO())
+    assert server.ranges[-1] == f"bytes={server.piece}-" and dest.read_bytes() == mat_bytes
+
+
 @pytest.mark.parametrize("extra", [b"", b"x"])
 def test_a_part_file_as_long_as_the_file(home: Path, server, mat_bytes: bytes, extra) -> None:
     # The server has nothing after its end (HTTP 416): a whole file is kept, a longer one
