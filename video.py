@@ -116,6 +116,7 @@ def _read(path: str) -> tuple[dict, Iterator[bytes]]:
     logging.getLogger("imageio_ffmpeg").setLevel(logging.ERROR)
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path}: file is empty")
+    ffmpeg()  # its own error if there is none, not "not a video ffmpeg can read"
     reader = imageio_ffmpeg.read_frames(path)
     try:
         return next(reader), reader
@@ -207,10 +208,15 @@ def encoder(extension: str, size: Size) -> tuple[str, str, list[str]]:
 
 
 def ffmpeg() -> str:
-    """The ffmpeg binary that imageio-ffmpeg brings."""
+    """The ffmpeg binary that imageio-ffmpeg brings (or finds); ValueError if there is none."""
     import imageio_ffmpeg
 
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    try:
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except RuntimeError:  # no binary for this platform in the wheel, and none installed
+        raise ValueError(
+            "ffmpeg was not found: install it, or set IMAGEIO_FFMPEG_EXE to its path"
+        ) from None
 
 
 @functools.cache
@@ -250,7 +256,10 @@ def check_output(output: str, overwrite: bool) -> str:
     except ValueError as exc:
         raise UsageError(f"--output: {exc}") from None
     if kind == "video":
-        reason = can_write(extension)
+        try:
+            reason = can_write(extension)
+        except ValueError as exc:
+            raise UsageError(f"--output: {exc}") from None
         if reason is not None:
             what = f"{extension} files" if extension else "a file without an extension"
             raise UsageError(f"--output: {output}: ffmpeg cannot write {what} ({reason})")

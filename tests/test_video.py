@@ -250,6 +250,29 @@ def test_sigterm_keeps_the_finished_frames(style, network_path, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("content", "output", "status"), [("clip.mp4", "frames/", 1), ("f", "o.mp4", 2)]
+)
+def test_no_ffmpeg(style, network_path, tmp_path, capsys, monkeypatch, content, output, status):
+    import imageio_ffmpeg
+
+    write_video(tmp_path / "clip.mp4", moving_squares(24, 32).frames(2), RATE, audio=False)
+    write_frames(tmp_path / "f", moving_squares(24, 32).frames(2))
+
+    def nowhere() -> str:
+        raise RuntimeError("No ffmpeg exe could be found. Install ffmpeg on your system.")
+
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", nowhere)
+    video.can_write.cache_clear()  # what an earlier test found out
+    before = set(os.listdir(tmp_path))
+    argv = video_args(tmp_path / content, style, f"{tmp_path}/{output}", network_path)
+    assert neural_style.main(argv) == status
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "ffmpeg was not found" in err
+    assert set(os.listdir(tmp_path)) == before
+    video.can_write.cache_clear()
+
+
+@pytest.mark.parametrize(
     ("make", "output", "extra", "status", "words"),
     [
         ("text", "out.mp4", (), 1, "not a video ffmpeg can read"),
