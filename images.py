@@ -73,13 +73,16 @@ def _open(path: str) -> Iterator[Image.Image]:
     if os.path.isdir(path):
         raise ValueError(f"{path}: is a folder, not an image file")
     try:
-        if os.path.getsize(path) == 0:
-            raise ValueError(f"{path}: file is empty")
-        image = Image.open(path)
+        empty = os.path.getsize(path) == 0
+        image = None if empty else Image.open(path)
     except UnidentifiedImageError:
         raise ValueError(f"{path}: not an image file (or a format Pillow cannot read)") from None
     except OSError as error:
         raise ValueError(f"{path}: cannot open: {error.strerror or error}") from None
+    except ValueError as error:  # Pillow's limits, e.g. on a PNG's compressed text
+        raise ValueError(f"{path}: cannot read it ({error})") from None
+    if image is None:
+        raise ValueError(f"{path}: file is empty")
     with image:
         width, height = image.size
         if width * height > MAX_PIXELS:
@@ -181,7 +184,7 @@ def read_image(path: str) -> np.ndarray:
     with _open(path) as image:
         try:
             image.load()
-        except (OSError, SyntaxError) as error:
+        except (OSError, SyntaxError, ValueError) as error:
             raise ValueError(f"{path}: image file is truncated or corrupt ({error})") from None
         # Turned by hand, not by ImageOps.exif_transpose, which also rewrites the EXIF data and
         # fails where a tag is damaged (a camera's or an editor's fault; the pixels are sound).

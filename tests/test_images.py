@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageCms, ImageFile
+from PIL import Image, ImageCms, ImageFile, PngImagePlugin
 
 import images
 from images import Size
@@ -193,6 +193,17 @@ def test_unreadable_inputs(tmp_path):
             with pytest.raises(ValueError, match="^" + path) as caught:
                 function(path)
             assert "\n" not in str(caught.value)
+
+
+def test_an_image_pillow_refuses_is_named(tmp_path):
+    # Pillow refuses a PNG whose compressed text holds more than 1 MB, with a ValueError.
+    info = PngImagePlugin.PngInfo()
+    info.add_text("notes", "x" * (2 << 20), zip=True)
+    path = str(tmp_path / "notes.png")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(path, pnginfo=info)
+    for function in (images.image_size, images.read_image):
+        with pytest.raises(ValueError, match=f"^{path}: cannot read it \\(.*TEXT_CHUNK"):
+            function(path)
 
 
 @pytest.mark.parametrize("name", ["cut.jpg", "cut.png"])
