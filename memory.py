@@ -153,6 +153,8 @@ def window_area(
 def parse_size(text: str) -> int:
     """'6GB', '512MB', '1.5G', ... as bytes (binary units); ValueError for anything else."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([KMGT])i?B?\s*", text, re.IGNORECASE)
-    if not match or not 0 < float(match[1]) < 2**60:
-        raise ValueError(f"must be a size such as 6GB or 512MB, got '{text}'")
-    return round(float(match[1]) * 2 ** (10 * "KMGT".index(match[2].upper()) + 10))
+    if match and 0 < float(match[1]) < 2**60:
+        size = round(float(match[1]) * 2 ** (10 * "KMGT".index(match[2].upper()) + 10))
+        if size:  # 0.0001KB rounds to no bytes
+            return size
+    raise ValueError(f"must be a size such as 6GB or 512MB, got '{text}'")

@@ -158,7 +158,7 @@ def test_memory_sizes(text, expected):
     assert memory.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["0GB", "6", "six GB", "9" * 300 + "GB"])
+@pytest.mark.parametrize("text", ["0GB", "0.0001KB", "6", "six GB", "9" * 300 + "GB"])
 def test_memory_sizes_refused(text):
     with pytest.raises(ValueError, match="must be a size such as 6GB"):
         memory.parse_size(text)
