@@ -262,7 +262,7 @@ def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
             np.savez(out, **arrays)
         for stale in file.parent.glob(f"{prefix}-*.npz"):
             if stale != file:
-                stale.unlink()
+                stale.unlink(missing_ok=True)  # another process may have deleted it
         # The temporary of a write killed midway (hidden, so the glob above skips it); a
         # recent one may be another process's write still going on.
         for left in file.parent.iterdir():

@@ -8,6 +8,7 @@ import os
 import socket
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -306,6 +307,24 @@ def test_cache_invalidated_when_mat_changes(home: Path, tmp_path: Path) -> None:
     assert not np.array_equal(first.weights["conv1_1"][0], second.weights["conv1_1"][0])
     assert same(second, vgg.load_mat(str(mat)))
     assert len(cached(home)) == 1 and cached(home) != old_cache  # the stale one is gone
+
+
+def test_a_stale_cache_another_process_deleted(home: Path, tmp_path: Path, monkeypatch) -> None:
+    # Two processes rebuilding the cache at once both find the stale file; one deletes it first.
+    mat = tmp_path / "vgg.mat"
+    write_vgg_mat(str(mat), "new")
+    real = Path.glob
+
+    def and_one_gone(self: Path, pattern: str):
+        yield from real(self, pattern)
+        yield self / pattern.replace("*", "gone")
+
+    monkeypatch.setattr(Path, "glob", and_one_gone)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        network.load_network(mat)
+    monkeypatch.undo()
+    assert len(cached(home)) == 1
 
 
 def test_a_killed_cache_writes_temporary_is_removed(home: Path, tmp_path: Path) -> None:
