@@ -656,6 +656,8 @@ def _upsample(x: np.ndarray, size: Size) -> np.ndarray:
 
 def check_settings(settings: Settings, style_count: int) -> None:
     """ValueError naming the first setting that stylize() cannot use."""
+    if style_count < 1:
+        raise ValueError("styles: at least one style image is needed, got none")
     if settings.iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {settings.iterations}")
     if settings.scales < 1:

@@ -107,6 +107,11 @@ def test_missing_network_layer(tmp_path):
         run(vgg.load_mat(str(path)), iterations=1)
 
 
+def test_no_style_is_a_value_error(network):
+    with pytest.raises(ValueError, match="at least one style image"):
+        next(stylize.stylize(network, smooth_image(24, 32, 1), []))
+
+
 def test_cache_keeps_the_style_grams_once_and_they_are_used(network):
     cache: dict = {}
 
