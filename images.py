@@ -280,12 +280,17 @@ def temporary_for(name: str) -> str | None:
     return found and found[1] + (found[2] or "")
 
 
-def stale_temporaries(path: str) -> list[str]:
-    """The temporaries atomic_output left for path when its process was killed mid-write."""
-    folder = os.path.dirname(path) or "."
-    listed = os.listdir(folder) if os.path.isdir(folder) else []
-    name = os.path.basename(path)
-    return [os.path.join(folder, n) for n in listed if temporary_for(n) == name]
+def stale_temporaries(paths: list[str]) -> list[str]:
+    """The temporaries atomic_output left for these paths when its process was killed
+    mid-write."""
+    names: dict[str, set[str]] = {}  # each folder is listed once
+    for path in paths:
+        names.setdefault(os.path.dirname(path) or ".", set()).add(os.path.basename(path))
+    found = []
+    for folder, wanted in names.items():
+        listed = os.listdir(folder) if os.path.isdir(folder) else []
+        found += [os.path.join(folder, n) for n in listed if temporary_for(n) in wanted]
+    return found
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

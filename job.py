@@ -74,6 +74,18 @@ def network_path(settings: Settings) -> str | None:
         return None
 
 
+def _written(settings: Settings, unfinished: str) -> list[str]:
+    """Every file a job may write (each through a temporary): output, state, checkpoints,
+    plots and its unfinished image."""
+    files = [settings.output, state_path(settings.output), unfinished]
+    files += [path for path in (settings.progress_plot, settings.contact_sheet) if path]
+    every = settings.checkpoint_iterations
+    if every:
+        numbers = range(every, settings.iterations + 1, every)
+        files += [media.numbered(settings.checkpoint_output, n) for n in numbers]
+    return files
+
+
 class _Saver:
     """Keeps one job's state beside its output: loads it to resume from, saves it when due
     (checkpoints, every --state-interval seconds of work, a stop), removes it when done."""
@@ -84,10 +96,10 @@ class _Saver:
         self.last: float | None = None  # when the state was last saved (or the work began)
         self.failed = False
 
-    def resume(self, settings: Settings, label: str) -> stylize.RunState | None:
+    def resume(self, settings: Settings, unfinished: str, label: str) -> stylize.RunState | None:
         """The saved state to go on from, if any (not under --restart); says so in one line."""
         # A kill mid-write leaves a temporary file behind: an earlier run's, removed here.
-        for path in images.stale_temporaries(self.path) + images.stale_temporaries(settings.output):
+        for path in images.stale_temporaries(_written(settings, unfinished)):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
         # An output beside a state passed the options' check as an interrupted run's: not so
@@ -151,7 +163,7 @@ def run(
     content, styles, initial = loaded or inputs.load_inputs(settings)
     precision = hardware.resolve_precision(settings.precision)
     saver = _Saver(settings)
-    resume = saver.resume(settings, label)
+    resume = saver.resume(settings, unfinished, label)
     start = resume.iteration if resume else 0
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,

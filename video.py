@@ -629,7 +629,7 @@ def _naming(output: str, kind: str) -> _Naming:
 def remove_stale(output: str, kind: str) -> None:
     """Remove what a killed run's assembly left of output: the temporary it was writing."""
     if kind == "video":
-        stale = images.stale_temporaries(output)
+        stale = images.stale_temporaries([output])
     else:
         folder, _, names = _naming(output, kind)
         listed = os.listdir(folder) if os.path.isdir(folder) else []

@@ -351,13 +351,20 @@ def test_a_killed_process_resumes_to_the_same_bytes(inputs, network_path, tmp_pa
     assert not saved.exists() and temporaries(tmp_path) == []
 
 
-def test_a_killed_writes_temporary_is_removed(inputs, network_path, tmp_path):
+def test_a_killed_writes_temporaries_are_removed(inputs, network_path, tmp_path):
+    # Of every file the run writes: output, state, checkpoints, plots, unfinished image.
     output = tmp_path / "out.png"
-    left = [tmp_path / ".out.png.tmp-0123abcd.state", tmp_path / ".out.tmp-89abcdef.png"]
-    for path in left:
-        path.write_bytes(b"half")
-    assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 0
-    assert temporaries(tmp_path) == []
+    left = [".out.png.tmp-0123abcd.state", ".out.tmp-89abcdef.png", ".c-4.tmp-00000000.png"]
+    left += [".plot.tmp-11111111.png", ".sheet.tmp-22222222.png", ".out.tmp-33333333.png"]
+    other = tmp_path / ".c-5.tmp-44444444.png"  # no checkpoint of the run has this name
+    for name in left:
+        (tmp_path / name).write_bytes(b"half")
+    other.write_bytes(b"someone else's")
+    extra = ["--checkpoint-iterations", "2", "--checkpoint-output", str(tmp_path / "c-%s.png")]
+    extra += ["--progress-plot", str(tmp_path / "plot.png")]
+    extra += ["--contact-sheet", str(tmp_path / "sheet.png"), "--quiet"]
+    assert neural_style.main(args(inputs, network_path, output, *extra)) == 0
+    assert temporaries(tmp_path) == [other]
 
 
 def test_a_resumed_size_keeps_its_best_image_so_far(network):
