@@ -419,6 +419,26 @@ def validate(settings: Settings) -> None:
     _check_checkpoints(settings)
     _check_combinations(settings)
     _check_paths(settings, video)
+    _check_distinct(settings, video)
+
+
+def _check_distinct(settings: Settings, video: bool) -> None:
+    """UsageError if two of a run's files have one name (one would overwrite the other)."""
+    files = [] if video else [("--output", settings.output)]
+    for name in ("progress_plot", "contact_sheet", "progress_log"):
+        if getattr(settings, name):
+            files.append((flag(name), getattr(settings, name)))
+    if settings.checkpoint_iterations:
+        numbers = range(settings.checkpoint_iterations, settings.iterations + 1)
+        files += [
+            ("--checkpoint-output", media.numbered(settings.checkpoint_output, n))
+            for n in numbers[:: settings.checkpoint_iterations]
+        ]
+    named: dict[str, str] = {}
+    for option_flag, path in files:
+        first = named.setdefault(os.path.abspath(path), option_flag)
+        if first != option_flag:
+            raise UsageError(f"{first} and {option_flag} both name {path}: give each its own")
 
 
 def _check_checkpoints(settings: Settings) -> None:

@@ -51,6 +51,24 @@ def test_checkpoint_placeholders(inputs, network_path, tmp_path, pattern, names)
     assert (tmp_path / names).is_file()
 
 
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (("--progress-plot", "out.jpg"), "--output and --progress-plot both name"),
+        (("--contact-sheet", "p.png", "--progress-plot", "p.png"), "--progress-plot and --c"),
+        (("--checkpoint-iterations", "2", "--checkpoint-output", "c%s.png", "--progress-log",
+          "c4.png"), "--progress-log and --checkpoint-output both name"),
+    ],
+)  # fmt: skip
+def test_two_of_a_runs_files_with_one_name(inputs, network_path, tmp_path, capsys, extra, words):
+    extra = [str(tmp_path / e) if "." in e else e for e in extra]
+    before = set(tmp_path.iterdir())
+    assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words in err and err.count("\n") == 1
+    assert set(tmp_path.iterdir()) == before
+
+
 def printed_losses(err: str) -> list[float]:
     """Every loss value printed on stderr, in order."""
     return [float(v) for v in re.findall(r"loss: (\S+)", err)]
