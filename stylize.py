@@ -37,6 +37,9 @@ LBFGS_EVALUATIONS_PER_ITERATION = 20
 ARMIJO, CURVATURE = 1e-4, 0.9
 # Coarse to fine: a coarser size is only used if its shorter side has this many pixels.
 MIN_COARSE_SIDE = 32
+# The style images' grams a cache shared by a batch's jobs or a video's frames keeps, the
+# latest used: a job with 3 sizes and 4 styles needs 12.
+GRAMS_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -765,7 +768,13 @@ class _Run:
             features = self._features(style, style_layers)
             return {name: gram(features[name]) for name in style_layers}
 
-        return self.cached(key, grams)
+        # The latest used last; the oldest go beyond GRAMS_KEPT (a batch over hundreds of
+        # styles would otherwise hold them all, 2.4 MB each at the network's full width).
+        found = self.cache.pop(key, None)
+        self.cache[key] = grams() if found is None else found
+        for old in [k for k in self.cache if k[0] == "grams"][:-GRAMS_KEPT]:
+            del self.cache[old]
+        return self.cache[key]
 
     def _style_sizes(self, size: Size) -> list[Size]:
         """The size of each style at a size of the output: scaled as the content."""

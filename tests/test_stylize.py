@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 from conftest import losses_by_hand, run_stylize, smooth_image
@@ -130,6 +132,17 @@ def test_cache_keeps_the_style_grams_once_and_they_are_used(network):
         for name in found:
             found[name] = found[name] * 0
     assert run(network, iterations=1, cache=cache)[0].losses.style != first.style
+
+
+def test_the_cache_keeps_the_latest_styles_grams(network, monkeypatch):
+    monkeypatch.setattr(stylize, "GRAMS_KEPT", 2)
+    cache: dict = {}
+    styles = [[smooth_image(16, 16, seed)] for seed in range(3)]
+    for seed in (0, 1, 0, 2):  # 0 used again: 1 is then the oldest
+        list(run_stylize(network, CONTENT, styles[seed], iterations=1, cache=cache))
+    kept = [key[1] for key in cache if key[0] == "grams"]
+    digest = [hashlib.sha1(s[0].astype(np.float32).tobytes()).hexdigest() for s in styles]
+    assert kept == [digest[0], digest[2]]
 
 
 @pytest.fixture
