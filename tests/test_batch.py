@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -222,7 +224,7 @@ def test_single_run_output_guard_and_shard_without_batch(inputs, network_path, t
 
 
 def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
-    inputs, network_path, tmp_path, capsys, monkeypatch, caplog
+    inputs, network_path, tmp_path, capsys, monkeypatch
 ):
     """The issue's check: shards 0/2 and 1/2, SIGINT in job 4, a re-run redoes nothing."""
     out = tmp_path / "out"
@@ -267,8 +269,14 @@ def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
         (out / n).stat().st_mtime_ns == t for n, t in finished.items() if n.startswith(("1", "2"))
     )
     assert temporaries(tmp_path) == []
-    # Seven runs traced their steps anew, and TensorFlow's warning about that stayed quiet.
-    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_tensorflows_warning_of_retracing_is_not_shown(caplog):
+    # A batch's jobs of other layers or tiles each trace their step: expected, not a problem.
+    logger = logging.getLogger("tensorflow")
+    logger.warning("5 out of the last 13 calls to <f> triggered tf.function retracing. ...")
+    logger.warning("something else")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]
 
 
 def test_signal_while_loading_writes_nothing(inputs, network_path, tmp_path, capsys, monkeypatch):
@@ -381,12 +389,14 @@ def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
     argv = cli_args(inputs, network_path, output, "--iterations", "100000")
     command = [sys.executable, str(ROOT / "neural_style.py"), *argv]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    silent = threading.Timer(120, process.kill)  # a hung process ends the loop below
+    silent.start()
     try:
-        deadline = time.monotonic() + 120
         for line in process.stderr:
             if line.startswith("Iteration 5/"):
                 break
-            assert time.monotonic() < deadline, "no iteration reported"
+        silent.cancel()
+        assert process.poll() is None, "no iteration reported"
         process.send_signal(signal.SIGINT)
         _, rest = process.communicate(timeout=60)
     finally:

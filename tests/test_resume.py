@@ -30,7 +30,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_resume_from_any_iteration_gives_the_same_run(network, case):
+def test_resume_from_any_iteration_gives_the_same_run(network, case, tmp_path):
     (content, styles), options = CASES[case]
     whole = list(run_stylize(network, content, styles, seed=0, **options))
     for cut in (1, 3, 4, 7, 8):  # 4: the coarse size's end; 8: the run's last iteration
@@ -38,12 +38,11 @@ def test_resume_from_any_iteration_gives_the_same_run(network, case):
         snapshot = next(s for s in steps if s.iteration == cut).snapshot()
         steps.close()
         # Through the file, as the CLI does, then on from it.
-        path = f"/tmp/resume-{os.getpid()}.state"
+        path = str(tmp_path / f"{cut}.state")
         assert state.save(path, snapshot, "f")
         resumed = list(
             run_stylize(network, content, styles, seed=0, resume=state.load(path, "f"), **options)
         )
-        os.remove(path)
         rest = whole[cut:] or whole[-1:]
         assert [s.iteration for s in resumed] == [s.iteration for s in rest]
         assert [s.losses for s in resumed] == [s.losses for s in rest]
