@@ -29,8 +29,10 @@ else:  # a checkout: the modules side by side
 # Loss layers and their per-layer weights at the defaults, in one place.
 CONTENT_LAYERS = {"relu4_2": 1.0}
 STYLE_LAYERS = {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0}
-# The pair that --content-weight-blend B weights B and 1 - B.
+# The pair that --content-weight-blend B weights B and 1 - B, and B when not given (the
+# option's own default is None: given, it cannot go with --content-layers).
 CONTENT_BLEND_LAYERS = ("relu4_2", "relu5_2")
+CONTENT_BLEND = 1.0
 
 PRECISIONS = ("auto", "float32", "bfloat16")
 OPTIMIZERS = ("adam", "lbfgs")
@@ -186,8 +188,8 @@ class Settings:
         metavar="W")
     tv_weight: float = option(100.0, "total variation (smoothness) weight", type=weight)
     content_weight_blend: float | None = option(
-        None, "content layers relu4_2 weighted B and relu5_2 weighted 1-B", "1.0", type=fraction,
-        metavar="B")
+        None, "content layers relu4_2 weighted B and relu5_2 weighted 1-B", str(CONTENT_BLEND),
+        type=fraction, metavar="B")
     style_layer_weight_exp: float = option(
         1.0, "style layer k (0 = shallowest) weighted E**k, scaled to average 1",
         type=positive_float, metavar="E")
@@ -368,7 +370,7 @@ def content_layer_weights(
     if layers is not None:
         names = _check_layer_names(layers, "--content-layers")
         return {name: 1.0 / len(names) for name in names}
-    blend = 1.0 if blend is None else blend
+    blend = CONTENT_BLEND if blend is None else blend
     if not 0 <= blend <= 1:
         raise ValueError(f"--content-weight-blend must be in [0, 1], got {blend}")
     weights = dict(zip(CONTENT_BLEND_LAYERS, (blend, 1.0 - blend), strict=True))
@@ -485,7 +487,7 @@ def check_input(option_flag: str, path: str) -> None:
         raise UsageError(f"{option_flag}: {path} is not a file")
 
 
-def _check_paths(settings: Settings, video: bool = False) -> None:
+def _check_paths(settings: Settings, video: bool) -> None:
     """UsageError for an input that does not exist or an output that cannot be written (a
     video's --content and --output excepted)."""
     inputs = [("--content", None if video else settings.content)]

@@ -115,7 +115,7 @@ def _read(path: str) -> tuple[int, str, RunState | None]:
         if version not in (1, VERSION):
             return version, "", None
         arrays = {name: data[name] for name in data.files}  # reads (and CRC-checks) them all
-    if version == 1:  # from before the count of tile edges drawn: exact for a run not in tiles
+    if version == 1:  # no count of tile edges drawn: exact for a run not in tiles
         arrays["cuts_drawn"] = np.array(0)
     scalars = {name: arrays[name].item() for name in SCALARS}
     run = RunState(

@@ -484,7 +484,7 @@ class LBFGS:
         start: np.ndarray,
         net: vgg.Weights,
         targets: Targets,
-        bounds: tuple[np.ndarray, np.ndarray] | None = None,
+        bounds: tuple[np.ndarray, np.ndarray],
         tiled: tiles.TiledObjective | None = None,
     ):
         self.shape, self.net, self.targets, self.bounds = start.shape, net, targets, bounds
@@ -503,8 +503,6 @@ class LBFGS:
 
     def project(self, x: np.ndarray) -> np.ndarray:
         """x with every pixel within the bounds (each channel's own), or x itself if inside."""
-        if self.bounds is None:
-            return x
         low, high = self.bounds
         pixels = x.reshape(-1, low.size)
         if ((pixels >= low) & (pixels <= high)).all():

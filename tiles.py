@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -39,6 +40,11 @@ else:  # a checkout: the modules side by side
     import memory
     import vgg
     from images import Size
+if TYPE_CHECKING:  # for the hints only: stylize imports this module
+    if __package__:
+        from .stylize import Objective, Targets
+    else:
+        from stylize import Objective, Targets
 
 ALIGN = memory.TILE_ALIGN
 # Units of ALIGN pixels that the cores of an axis may shift by between evaluations, at least:
@@ -293,9 +299,9 @@ class TiledObjective:
 
     def __init__(
         self,
-        objective,  # stylize.Objective (not imported: stylize imports this module)
+        objective: Objective,
         net: vgg.Weights,
-        targets,  # stylize.Targets, its content features whole-image arrays
+        targets: Targets,  # its content features whole-image arrays
         grid: Grid,
         rng: Callable[[], np.random.Generator],
         on_tile: OnTile | None = None,
@@ -404,7 +410,7 @@ class TiledObjective:
         if self.on_tile is not None:
             self.on_tile(done, total)
 
-    def _cut(self, image) -> np.ndarray:
+    def _cut(self, image: tf.Tensor | np.ndarray) -> np.ndarray:
         """The image as an array; draws this evaluation's cores (last_cuts)."""
         self.last_cuts = self.grid.cuts(self.rng())
         return np.asarray(image, np.float32)
@@ -471,7 +477,7 @@ class TiledObjective:
             self._report(k + 1, total)
         return sums, squares
 
-    def terms(self, image) -> tuple[tf.Tensor, ...]:
+    def terms(self, image: tf.Tensor | np.ndarray) -> tuple[tf.Tensor, ...]:
         """(content, style, tv[, temporal]) of the image: a forward pass over the windows,
         the whole image's pixel terms."""
         array = self._cut(image)
@@ -479,7 +485,9 @@ class TiledObjective:
         pixels, _ = self._pixel_pass(array)
         return *self._terms(sums, squares), *pixels
 
-    def terms_and_gradient(self, image) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
+    def terms_and_gradient(
+        self, image: tf.Tensor | np.ndarray
+    ) -> tuple[tuple[tf.Tensor, ...], tf.Tensor]:
         """The loss terms of the image and the gradient of their sum: a forward pass over all
         windows but the last, the last one's forward and backward (which completes the Gram
         matrices), then the others' forward and backward again."""

@@ -142,7 +142,7 @@ def unprocess(image: np.ndarray, mean_pixel: np.ndarray) -> np.ndarray:
 Weights = dict[str, tuple[tf.Tensor, tf.Tensor, tf.Tensor]]
 
 
-def constants(network: Network, dtype: tf.DType = tf.float32) -> Weights:
+def constants(network: Network, dtype: tf.DType | str = tf.float32) -> Weights:
     """The network's weights as tensors of dtype, {conv name: (kernel, bias, kernel of the
     input gradient)}; the last is the kernel turned by 180 degrees, its in and out swapped."""
     return {

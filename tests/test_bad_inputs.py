@@ -1,4 +1,4 @@
-"""Issue 7's tables through the CLI: odd inputs that must work, bad ones that must fail cleanly.
+"""Odd inputs that must work and bad ones that must fail cleanly, through the CLI.
 
 A clean failure is one line `error: ...` on stderr naming what is wrong, exit status 2 (a bad
 option or a path that does not exist or is the wrong kind, before any work) or 1 (a file that

@@ -226,7 +226,7 @@ def test_single_run_output_guard_and_shard_without_batch(inputs, network_path, t
 def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
     inputs, network_path, tmp_path, capsys, monkeypatch
 ):
-    """The issue's check: shards 0/2 and 1/2, SIGINT in job 4, a re-run redoes nothing."""
+    """Shards 0/2 and 1/2 of six jobs, SIGINT in job 4: a re-run redoes nothing."""
     out = tmp_path / "out"
     rows = [f"{inputs['content']},{inputs['style1']},{out}/{k}.jpg" for k in range(1, 7)]
     manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", *rows)

@@ -208,7 +208,8 @@ class Rosenbrock:
 def test_lbfgs_finds_rosenbrocks_minimum():
     """The classic test of a quasi-Newton method: the curved valley from (-1.2, 1) to (1, 1)."""
     start = np.array([-1.2, 1.0], np.float32).reshape(1, 1, 1, 2)
-    lbfgs = stylize.LBFGS(Rosenbrock(), start, {}, {})
+    unbounded = (np.full(2, -np.inf), np.full(2, np.inf))
+    lbfgs = stylize.LBFGS(Rosenbrock(), start, {}, {}, unbounded)
     totals = []
     while True:
         losses, stalled = lbfgs.step()
