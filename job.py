@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 
 import numpy as np
-import tensorflow as tf
 
 if __package__:  # installed: the modules are the package neural_style_tf2
     from . import colors, hardware, images, inputs, media, network, progress, state, stylize, vgg
@@ -30,7 +29,8 @@ else:  # a checkout: the modules side by side
     from interrupts import Interrupted, Interrupts
     from settings import Settings, UsageError, state_path
 
-# TensorFlow has a public switch for deterministic ops on, none for off or for the state.
+# TensorFlow's switches for deterministic ops: the public API has one for on only, none for
+# off or for the state.
 from tensorflow.python.framework import config as tf_config  # noqa: E402
 
 
@@ -39,10 +39,7 @@ def deterministic(on: bool) -> Iterator[None]:
     """TensorFlow's deterministic ops on or off meanwhile (a seed asks for repeatable bytes),
     as they were afterwards: one batch job's seed does not hold for the next."""
     before = tf_config.is_op_determinism_enabled()
-    switch = (
-        tf.config.experimental.enable_op_determinism if on else tf_config.disable_op_determinism
-    )
-    switch()
+    (tf_config.enable_op_determinism if on else tf_config.disable_op_determinism)()
     try:
         yield
     finally:

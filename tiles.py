@@ -227,9 +227,9 @@ def _flat(x: tf.Tensor) -> tf.Tensor:
     return tf.reshape(x, (-1, x.shape[-1]))
 
 
-def _sum_ftf(core: tf.Tensor) -> tf.Tensor:
-    """F^T F of a core, in float32."""
-    flat = _flat(core)
+def ftf(features: tf.Tensor) -> tf.Tensor:
+    """F^T F of a 1xHxWxC activation (or a core of one), CxC in its dtype."""
+    flat = _flat(features)
     return tf.matmul(flat, flat, transpose_a=True)
 
 
@@ -279,7 +279,7 @@ def grams(
 ) -> dict[str, tf.Tensor]:
     """{layer: Gram matrix} of a preprocessed 1xHxWx3 image, summed over tiles (as gram())."""
     run = vgg.compiled(
-        lambda *a: {n: _sum_ftf(c) for n, c in _window_cores(net, layers, pooling, *a).items()}
+        lambda *a: {n: ftf(c) for n, c in _window_cores(net, layers, pooling, *a).items()}
     )
     size, sums = Size(*image.shape[1:3]), {}
     grid = grid.fitted(size)
@@ -336,7 +336,7 @@ class TiledObjective:
         """The forward pass of a window: F^T F over its core per style layer, and
         sum((F - P)^2) over it per content layer."""
         cores = self._cores(window, core)
-        sums = {n: _sum_ftf(cores[n]) for n in self.objective.style_layers}
+        sums = {n: ftf(cores[n]) for n in self.objective.style_layers}
         squares = {
             n: tf.reduce_sum(tf.square(cores[n] - p * _in_core(p, core, n)))
             for n, p in content.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
@@ -144,3 +145,10 @@ def run_stylize(
         network, content, styles, Settings(**settings), initial=initial, stop=stop,
         cache=cache, resume=resume, on_tile=on_tile,
     )  # fmt: skip
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import Terminal
 from conftest import tmp_cli_args as args
 from PIL import Image
 
@@ -112,13 +113,6 @@ def test_quiet_prints_nothing_but_errors(inputs, network_path, tmp_path, capsys)
     assert capsys.readouterr().err == ""
     assert neural_style.main(argv) == 2
     assert capsys.readouterr().err.startswith("error: ")
-
-
-class Terminal(io.StringIO):
-    """A stream that says it is a terminal."""
-
-    def isatty(self) -> bool:
-        return True
 
 
 def test_a_terminal_gets_a_bar_instead_of_lines():

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import io
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import run_stylize, smooth_image, tmp_cli_args
+from conftest import Terminal, run_stylize, smooth_image, tmp_cli_args
 
 import memory
 import neural_style
@@ -229,10 +228,6 @@ def test_coarse_to_fine_lbfgs_and_the_budget_with_tiles(network):
 
 
 def test_the_bar_counts_tiles():
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
     terminal = Terminal()
     reporter = progress.Reporter(terminal, "out.jpg")
     reporter.tile(3, 8, 5)
