@@ -80,6 +80,7 @@ def _arrays(run: RunState, fingerprint: str) -> dict[str, np.ndarray]:
         "losses": np.array(run.losses, np.float64),
         "start": run.start,
         **{name: np.array(getattr(run, name)) for name in SCALARS},
+        "budget": np.array(run.budget or 0),  # 0: none known
         **{OPTIMISER + name: value for name, value in run.optimiser.items()},
     }
     if run.best_image is not None:
@@ -125,6 +126,7 @@ def _read(path: str) -> tuple[int, str, RunState | None]:
         losses=tuple(float(x) for x in arrays["losses"]),
         optimiser={k[len(OPTIMISER) :]: v for k, v in arrays.items() if k.startswith(OPTIMISER)},
         noise_seed=int(str(arrays["noise_seed"])),
+        budget=int(arrays.get("budget", 0)) or None,  # absent from files of earlier versions
     )
     return version, str(arrays["fingerprint"]), run
 

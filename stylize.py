@@ -88,6 +88,7 @@ class RunState:
     optimiser: dict[str, np.ndarray]  # Adam.state() or LBFGS.state()
     noise_seed: int  # the seed of the starting noise
     cuts_drawn: int  # tile edges drawn so far (0 for a run not in tiles)
+    budget: int | None = None  # the memory (bytes) its tiles were planned for; None: unknown
 
 
 class RunFailed(ValueError):
@@ -729,6 +730,8 @@ class _Run:
         self.grid = functools.cache(self._grid)
         self.tiled = functools.cache(self._tiled)
         self.iteration, self.leftover, self.cuts_drawn = 0, 0, 0
+        self.budget: int | None = None  # _budget()'s
+        self.budget_checked = False
         self.best, self.start = _Best(), None
         # The starting noise's seed, kept so that a resumed run has the same random state.
         self.noise_seed = secrets.randbits(63) if settings.seed is None else settings.seed
@@ -789,7 +792,7 @@ class _Run:
         if settings.tile_size:
             return tiles.plan(size, max_side=settings.tile_size + 2 * memory.TILE_HALO)
         on_gpu, lbfgs = hardware.on_gpu(), settings.optimizer == "lbfgs"
-        budget = settings.max_memory or memory.available(on_gpu)
+        budget = self._budget(on_gpu)
         if budget is None:
             return None
         styles = self._style_sizes(size)
@@ -805,6 +808,20 @@ class _Run:
             return grid
         capped = finest.fitted(size)
         return grid if capped.count == 1 else capped
+
+    def _budget(self, on_gpu: bool) -> int | None:
+        """The memory the run's tiles are planned for: --max-memory, else what is free when
+        first asked, the same for every size. A resumed run keeps the budget of the run it
+        goes on from, so that it cuts the same tiles (and writes the same bytes), unless less
+        memory is free now."""
+        if self.settings.max_memory:
+            self.budget = self.settings.max_memory
+        elif not self.budget_checked:
+            self.budget_checked = True
+            free = memory.available(on_gpu)
+            if self.budget is None or (free is not None and free < self.budget):
+                self.budget = free
+        return self.budget
 
     def _tiled(self, size: Size) -> tiles.TiledObjective | None:
         """The loss computed tile by tile at a size, or None if that size is not tiled."""
@@ -1022,12 +1039,13 @@ class _Run:
         it before the next iteration)."""
         now = (self.iteration, index, k, count, ended, self.start, self.best.image)
         now += (self.best.loss, (losses.content, losses.style, losses.tv))
-        return lambda: RunState(*now, optimiser.state(), self.noise_seed, self.cuts_drawn)
+        kept = (self.noise_seed, self.cuts_drawn, self.budget)
+        return lambda: RunState(*now, optimiser.state(), *kept)
 
     def resume_from(self, state: RunState) -> int:
         """Take a state's counts and images; the index of the first size still to start."""
         self.iteration, self.start, self.noise_seed = state.iteration, state.start, state.noise_seed
-        self.cuts_drawn = state.cuts_drawn
+        self.cuts_drawn, self.budget = state.cuts_drawn, state.budget
         self.best = _Best()
         self.best.image, self.best.loss = state.best_image, state.best_loss
         if state.ended:  # the next size starts from state.start, with what this one left over

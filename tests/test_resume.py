@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -214,6 +215,18 @@ def a_state(cuts_drawn: int = 0) -> stylize.RunState:
     """A small run state, as after iteration 3 of 8."""
     return stylize.RunState(3, 0, 3, 8, False, np.zeros((1, 4, 4, 3), np.float32), None, 0.0,
                             (1.0, 2.0, 3.0), {}, 7, cuts_drawn)  # fmt: skip
+
+
+def test_a_state_keeps_the_tiles_budget(tmp_path):
+    path = str(tmp_path / "out.png.state")
+    planned = dataclasses.replace(a_state(), budget=3 * 2**30)
+    assert state.save(path, planned, "f") and state.load(path, "f").budget == 3 * 2**30
+    assert state.save(path, a_state(), "f") and state.load(path, "f").budget is None
+    with np.load(path) as data:  # a file without it: planned by what is free
+        arrays = {name: data[name] for name in data.files if name != "budget"}
+    with open(path, "wb") as file:
+        np.savez(file, **arrays)
+    assert state.load(path, "f").budget is None
 
 
 def test_a_state_of_the_format_before_goes_on_drawing_no_tiles(tmp_path):

@@ -351,3 +351,30 @@ def test_a_coarser_size_that_cannot_be_cut_so_small_keeps_its_own_tiles(network)
     grid = run.grid(coarse)
     assert alone.count > 1 and grid.count > 1
     assert grid.window.height * grid.window.width <= alone.window.height * alone.window.width
+
+
+def test_the_tiles_budget_is_taken_once_and_kept_by_a_resumed_run(network, monkeypatch):
+    # What is free is asked once, for every size; a resumed run plans with the budget of the
+    # run it goes on from (the same tiles, the same bytes) unless less is free now.
+    content = np.zeros((2156, 2620, 3), np.float32)
+    settings = Settings(scales=3, precision="bfloat16")
+    asked = []
+
+    def free(gigabytes: float):
+        return lambda on_gpu: asked.append(gigabytes) or round(gigabytes * 2**30)
+
+    def planned(gigabytes: float, kept: int | None = None) -> tuple[list, int | None]:
+        monkeypatch.setattr(memory, "available", free(gigabytes))
+        run = stylize._Run(network, content, [content], settings, None)
+        if kept is not None:
+            start = np.zeros((1, 4, 4, 3), np.float32)
+            run.resume_from(stylize.RunState(1, 0, 1, 5, False, start, None, 1.0, (1, 1, 1), {},
+                                             7, 0, kept))  # fmt: skip
+        return [run.grid(size) for size in run.sizes], run.budget
+
+    first, budget = planned(4.0)
+    assert asked == [4.0] and budget == 4 * 2**30 and first[-1].count > 1
+    assert planned(16.0, budget) == (first, budget)  # more is free: the same tiles
+    assert planned(16.0)[0] != first  # (which a fresh run would not cut)
+    fewer, smaller = planned(3.0, budget)
+    assert smaller == 3 * 2**30 and fewer[-1].count > first[-1].count
