@@ -409,6 +409,8 @@ def validate(settings: Settings) -> None:
     if missing:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     video = media.is_video(settings.content)  # the video's own paths: video.check()
+    _check_checkpoints(settings)
+    _check_distinct(settings)  # before the output's existence: --overwrite won't do
     if settings.batch is None:  # a batch skips jobs whose output exists instead
         if settings.shard is not None:
             raise UsageError("--shard goes with --batch")
@@ -418,15 +420,18 @@ def validate(settings: Settings) -> None:
         taken = os.path.isfile(settings.output)
         if taken and not (settings.overwrite or resumable or video):
             raise UsageError(f"--output: {settings.output} exists; pass --overwrite to replace it")
-    _check_checkpoints(settings)
     _check_combinations(settings)
     _check_paths(settings, video)
-    _check_distinct(settings, video)
 
 
-def _check_distinct(settings: Settings, video: bool) -> None:
-    """UsageError if two of a run's files have one name (one would overwrite the other)."""
-    files = [] if video else [("--output", settings.output)]
+def _check_distinct(settings: Settings) -> None:
+    """UsageError if two of a run's files have one name: an output would overwrite an input
+    or another output."""
+    inputs = [("--content", settings.content), ("--initial", settings.initial)]
+    inputs += [("--styles", path) for path in settings.styles]
+    inputs += [("--network", settings.network)]
+    read = {os.path.abspath(path): option_flag for option_flag, path in inputs if path}
+    files = [("--output", settings.output)]
     for name in ("progress_plot", "contact_sheet", "progress_log"):
         if getattr(settings, name):
             files.append((flag(name), getattr(settings, name)))
@@ -438,6 +443,11 @@ def _check_distinct(settings: Settings, video: bool) -> None:
         ]
     named: dict[str, str] = {}
     for option_flag, path in files:
+        if os.path.abspath(path) in read:
+            raise UsageError(
+                f"{option_flag}: {path} is the {read[os.path.abspath(path)]} file, which the"
+                " run would overwrite: give it another name"
+            )
         first = named.setdefault(os.path.abspath(path), option_flag)
         if first != option_flag:
             raise UsageError(f"{first} and {option_flag} both name {path}: give each its own")

@@ -69,6 +69,24 @@ def test_two_of_a_runs_files_with_one_name(inputs, network_path, tmp_path, capsy
     assert set(tmp_path.iterdir()) == before
 
 
+@pytest.mark.parametrize(
+    ("option", "source", "words"),
+    [
+        ("--output", "content", "--output: {} is the --content file"),
+        ("--progress-plot", "style1", "--progress-plot: {} is the --styles file"),
+        ("--contact-sheet", "content", "--contact-sheet: {} is the --content file"),
+    ],
+)
+def test_an_output_that_is_an_input(inputs, network_path, tmp_path, capsys, option, source, words):
+    path = inputs[source]
+    data = path.read_bytes()
+    extra = (option, str(path), "--overwrite")
+    assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and words.format(path) in err and err.count("\n") == 1
+    assert path.read_bytes() == data
+
+
 def printed_losses(err: str) -> list[float]:
     """Every loss value printed on stderr, in order."""
     return [float(v) for v in re.findall(r"loss: (\S+)", err)]
