@@ -1,13 +1,16 @@
-"""Stopping cleanly: SIGINT and SIGTERM end a run between iterations, never mid-write."""
+"""Stopping cleanly: SIGINT, SIGTERM and SIGHUP end a run between iterations, never mid-write."""
 
 from __future__ import annotations
 
 import signal
 import threading
 
+# SIGHUP: a closed terminal or SSH session (Windows has none).
+SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
 
 class Interrupted(BaseException):
-    """SIGINT or SIGTERM ended the run; status is the exit status (128 + the signal number)."""
+    """A signal ended the run; status is the exit status (128 + the signal number)."""
 
     def __init__(self, signum: int, message: str):
         super().__init__(f"{message} ({signal.Signals(signum).name})")
@@ -15,7 +18,8 @@ class Interrupted(BaseException):
 
 
 class Interrupts:
-    """Catch SIGINT and SIGTERM while in this context, restoring the old handlers on exit.
+    """Catch SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session; not on Windows)
+    while in this context, restoring the old handlers on exit.
 
     Before the optimisation runs (loading), and between a batch's jobs, a signal ends the run
     at once, as nothing is being written then. Once it runs (`running`), a signal only sets a
@@ -41,7 +45,7 @@ class Interrupts:
     def __enter__(self) -> Interrupts:
         if threading.current_thread() is not threading.main_thread():  # Python forbids it
             return self
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in SIGNALS:
             if signal.getsignal(signum) is not signal.SIG_IGN:  # e.g. a shell's `command &`
                 self._previous[signum] = signal.signal(signum, self._handle)
         return self

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import io
 import logging
 import os
 import sys
 import warnings
 from collections.abc import Iterator
+from typing import TextIO
 
 STARTING = "while starting; nothing written (SIGINT)"  # Ctrl-C before main's handlers are set
 
@@ -104,10 +106,59 @@ def _show_warning(message: Warning | str, *_args: object, **_kwargs: object) -> 
     print(f"warning: {message}", file=sys.stderr)
 
 
+class _Unbroken(io.TextIOBase):
+    """stderr that drops what it can no longer write. A Ctrl-C ends `| tee log` too, and a
+    closed terminal sends SIGHUP: the run must still end cleanly and write its image."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream, self.broken = stream, False
+
+    def write(self, text: str) -> int:
+        """Write text, unless the stream broke (now or before)."""
+        if not self.broken:
+            try:
+                self.stream.write(text)
+            except OSError:  # EPIPE: the reader is gone; EIO: the terminal is
+                self.broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream, unless it broke."""
+        if not self.broken:
+            try:
+                self.stream.flush()
+            except OSError:
+                self.broken = True
+
+    def isatty(self) -> bool:
+        """Whether the stream is a terminal (still there)."""
+        return not self.broken and self.stream.isatty()
+
+    def fileno(self) -> int:
+        """The stream's file descriptor."""
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        """The stream's encoding."""
+        return self.stream.encoding
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; errors become one line on stderr and an exit status."""
     if sys.stderr is None:  # closed (2>&-) or none (pythonw): what would go there is dropped
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 (for the rest of the process)
+    stderr = sys.stderr
+    sys.stderr = unbroken = stderr if isinstance(stderr, _Unbroken) else _Unbroken(stderr)
+    try:
+        return _main_reporting(argv)
+    finally:
+        if not unbroken.broken:  # else kept: Python flushes sys.stderr as the process ends
+            sys.stderr = stderr
+
+
+def _main_reporting(argv: list[str] | None) -> int:
+    """main() once stderr is safe to write to."""
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:

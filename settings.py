@@ -146,8 +146,8 @@ class Settings:
         None, "checkpoint every N iterations", type=positive_int, metavar="N")
     state_interval: float = option(
         120.0, "save the run's state beside the output (OUTPUT.state) after every S seconds of"
-        " work, as well as at checkpoints and on SIGINT/SIGTERM; 0: not by time", batch=False,
-        result=False, type=weight, metavar="S")
+        " work, as well as at checkpoints and on SIGINT/SIGTERM/SIGHUP; 0: not by time",
+        batch=False, result=False, type=weight, metavar="S")
     restart: bool = option(
         False, "start afresh even if a saved state (or a video's finished frames) of the same"
         " run could be resumed",

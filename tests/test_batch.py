@@ -384,7 +384,14 @@ def test_sigint_to_a_real_process_while_it_starts(inputs, network_path, tmp_path
     assert not output.exists()
 
 
-def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
+@pytest.mark.parametrize(
+    ("signum", "reader_gone"),
+    [(signal.SIGINT, False), (signal.SIGHUP, False), (signal.SIGINT, True)],
+    ids=["sigint", "sighup", "sigint-that-also-ended-the-pipes-reader"],
+)
+def test_a_signal_to_a_real_process_mid_run(inputs, network_path, tmp_path, signum, reader_gone):
+    # reader_gone: `... 2>&1 | tee log` and Ctrl-C, which ends tee too; a closed terminal
+    # (SIGHUP) fails the writes the same way.
     output = tmp_path / "out.png"
     argv = cli_args(inputs, network_path, output, "--iterations", "100000")
     command = [sys.executable, str(ROOT / "neural_style.py"), *argv]
@@ -397,13 +404,21 @@ def test_sigint_to_a_real_process_mid_run(inputs, network_path, tmp_path):
                 break
         silent.cancel()
         assert process.poll() is None, "no iteration reported"
-        process.send_signal(signal.SIGINT)
-        _, rest = process.communicate(timeout=60)
+        if reader_gone:
+            process.stderr.close()
+        process.send_signal(signum)
+        if reader_gone:
+            process.wait(timeout=60)
+        else:
+            _, rest = process.communicate(timeout=60)
     finally:
         process.kill()
-    assert process.returncode == 130
-    assert re.search(r"^interrupted at iteration \d+/100000: best image so far written", rest, re.M)
-    assert "Traceback" not in rest
+    assert process.returncode == 128 + signum
+    if not reader_gone:
+        found = re.search(
+            r"^interrupted at iteration \d+/100000: best image so far written", rest, re.M
+        )
+        assert found and "Traceback" not in rest
     with Image.open(output) as image:
         image.verify()
     assert Image.open(output).size == (32, 24)
