@@ -7,6 +7,7 @@ import dataclasses
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -188,7 +189,10 @@ def run(
                 # The checkpoint before the state: a state is taken as having written it.
                 if _is_checkpoint(step, settings, stopping):
                     path = media.numbered(settings.checkpoint_output, step.iteration)
-                    images.write_image(path, step.image)
+                    try:
+                        images.write_image(path, step.image)
+                    except ValueError as exc:  # a full disk, a folder of that name, ...
+                        warnings.warn(f"{exc}; the run goes on", stacklevel=1)
                 saver.after(step, stopping)
                 if step.final:
                     _write(step, settings, interrupts, unfinished, label)

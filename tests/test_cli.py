@@ -87,6 +87,17 @@ def test_an_output_that_is_an_input(inputs, network_path, tmp_path, capsys, opti
     assert path.read_bytes() == data
 
 
+def test_a_checkpoint_that_cannot_be_written(inputs, network_path, tmp_path, capsys):
+    (tmp_path / "c2.png").mkdir()  # in the way of the first checkpoint
+    extra = ["--iterations", "6", "--checkpoint-iterations", "2"]
+    extra += ["--checkpoint-output", str(tmp_path / "c%s.png"), "--quiet"]
+    assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {tmp_path / 'c2.png'}: cannot write image")
+    assert err.count("\n") == 1 and "the run goes on" in err
+    assert (tmp_path / "c4.png").is_file() and (tmp_path / "out.jpg").is_file()
+
+
 def printed_losses(err: str) -> list[float]:
     """Every loss value printed on stderr, in order."""
     return [float(v) for v in re.findall(r"loss: (\S+)", err)]
