@@ -381,6 +381,12 @@ class Work:
         restart, is emptied."""
         if restart or not self.owned():
             if os.path.isdir(self.path):
+                if not restart:
+                    warnings.warn(
+                        f"{self.path} holds another run's frames (its inputs, network or options"
+                        " differ); starting over and replacing them",
+                        stacklevel=2,
+                    )
                 shutil.rmtree(self.path)
             return 0
         done = 0

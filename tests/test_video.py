@@ -198,7 +198,8 @@ def test_the_work_folder_resumes_its_own_frames_unless_restarted(tmp_path):
     for number in (1, 2, 4):
         work.save(number, np.zeros((4, 6, 3), np.float32))
     assert work.resume() == 2  # from 1 on, without a gap
-    assert video.Work(output, "other key").resume() == 0 and not os.path.isdir(work.path)
+    with pytest.warns(UserWarning, match="holds another run's frames.*starting over"):
+        assert video.Work(output, "other key").resume() == 0 and not os.path.isdir(work.path)
     for number in (1, 2):
         work.save(number, np.zeros((4, 6, 3), np.float32))
     assert work.resume(restart=True) == 0 and not os.path.exists(work.path)
