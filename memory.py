@@ -157,4 +157,4 @@ def parse_size(text: str) -> int:
         size = round(float(match[1]) * 2 ** (10 * "KMGT".index(match[2].upper()) + 10))
         if size:  # 0.0001KB rounds to no bytes
             return size
-    raise ValueError(f"must be a size such as 6GB or 512MB, got '{text}'")
+    raise ValueError(f"must be a size such as 6GB or 1500MB, got '{text}'")

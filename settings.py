@@ -78,7 +78,7 @@ natural = _number(int, 0, True, "a whole number >= 0")
 
 
 def parse_memory(text: str) -> int:
-    """An argparse type: a size such as 6GB or 512MB, as bytes."""
+    """An argparse type: a size such as 6GB or 1500MB, as bytes."""
     try:
         return memory.parse_size(text)
     except ValueError as exc:
@@ -174,7 +174,7 @@ class Settings:
     no_memory_check: bool = option(
         False, "run even if the memory estimate says the sizes will not fit", result=False)
     max_memory: int | None = option(
-        None, "memory the run may use, e.g. 6GB or 512MB; a size whose iteration needs more is"
+        None, "memory the run may use, e.g. 6GB or 1500MB; a size whose iteration needs more is"
         " computed in tiles, as large as fit", "what is available: the RAM, or the GPU's memory",
         type=parse_memory, metavar="SIZE")
     tile_size: int | None = option(

@@ -200,7 +200,7 @@ def test_bfloat16_run(inputs, network_path, tmp_path, capsys):
         (["--init", "content", "--initial", "x.png"], "use one"),
         (["--initial-noiseblend", "2"], "--initial-noiseblend"),
         (["--seed", "-1"], "--seed"),
-        (["--max-memory", "6"], "--max-memory: must be a size such as 6GB or 512MB, got '6'"),
+        (["--max-memory", "6"], "--max-memory: must be a size such as 6GB or 1500MB, got '6'"),
         (["--max-memory", "0GB"], "--max-memory"),
         (["--max-memory", "lots"], "--max-memory"),
         (["--tile-size", "40"], "--tile-size: must be a multiple of 16 from 32, got '40'"),
