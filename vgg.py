@@ -91,7 +91,7 @@ def parse_mat(data: dict, source: str = "network file") -> Network:
 def load_mat(path: str) -> Network:
     """Read a MatConvNet VGG-19 .mat file; ValueError if it is not one."""
     try:
-        data = scipy.io.loadmat(path)
+        data = scipy.io.loadmat(path, appendmat=False)  # the file named, not NAME.mat
     except MemoryError:  # a sound file too big for the memory left: not a damaged one
         raise
     except Exception as exc:  # scipy raises many kinds for damaged files; all mean unusable

@@ -160,8 +160,17 @@ def test_garbage_and_truncated_files(tmp_path, network_path):
         vgg.load_mat(str(cut))
 
 
+def test_a_file_that_cannot_be_opened_is_named_as_it_is(tmp_path):
+    # (scipy would try NAME.mat, and report that it does not exist)
+    folder = tmp_path / "weights.bin"
+    folder.mkdir()
+    with pytest.raises(ValueError, match="not a readable MATLAB") as caught:
+        vgg.load_mat(str(folder))
+    assert "weights.bin.mat" not in str(caught.value)
+
+
 def test_too_little_memory_is_not_a_damaged_file(network_path, monkeypatch):
-    def short_of_memory(path):
+    def short_of_memory(path, **options):
         raise MemoryError
 
     monkeypatch.setattr(vgg.scipy.io, "loadmat", short_of_memory)
