@@ -7,7 +7,7 @@ import os
 import re
 import secrets
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -280,16 +280,16 @@ def temporary_for(name: str) -> str | None:
     return found and found[1] + (found[2] or "")
 
 
-def stale_temporaries(paths: list[str]) -> list[str]:
-    """The temporaries atomic_output left for these paths when its process was killed
-    mid-write."""
-    names: dict[str, set[str]] = {}  # each folder is listed once
-    for path in paths:
-        names.setdefault(os.path.dirname(path) or ".", set()).add(os.path.basename(path))
+def stale_temporaries(folders: Iterable[str], wanted: Callable[[str], bool]) -> list[str]:
+    """The temporaries atomic_output left in these folders when its process was killed
+    mid-write, of the paths (FOLDER/NAME) that wanted() accepts."""
     found = []
-    for folder, wanted in names.items():
+    for folder in set(folders):
         listed = os.listdir(folder) if os.path.isdir(folder) else []
-        found += [os.path.join(folder, n) for n in listed if temporary_for(n) in wanted]
+        for name in listed:
+            stands_for = temporary_for(name)
+            if stands_for is not None and wanted(os.path.join(folder, stands_for)):
+                found.append(os.path.join(folder, name))
     return found
 
 

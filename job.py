@@ -15,7 +15,7 @@ import numpy as np
 if __package__:  # installed: the modules are the package neural_style_tf2
     from . import colors, hardware, images, inputs, media, network, progress, state, stylize, vgg
     from .interrupts import Interrupted, Interrupts
-    from .settings import Settings, UsageError, state_path
+    from .settings import Settings, UsageError, is_checkpoint, state_path
 else:  # a checkout: the modules side by side
     import colors
     import hardware
@@ -28,7 +28,7 @@ else:  # a checkout: the modules side by side
     import stylize
     import vgg
     from interrupts import Interrupted, Interrupts
-    from settings import Settings, UsageError, state_path
+    from settings import Settings, UsageError, is_checkpoint, state_path
 
 # TensorFlow's switches for deterministic ops: the public API has one for on only, none for
 # off or for the state.
@@ -72,16 +72,18 @@ def network_path(settings: Settings) -> str | None:
         return None
 
 
-def _written(settings: Settings, unfinished: str) -> list[str]:
-    """Every file a job may write (each through a temporary): output, state, checkpoints,
-    plots and its unfinished image."""
+def _stale(settings: Settings, unfinished: str) -> list[str]:
+    """The temporaries a killed earlier run left of any file a job writes (each through a
+    temporary): output, state, checkpoints, plots and its unfinished image."""
     files = [settings.output, state_path(settings.output), unfinished]
     files += [path for path in (settings.progress_plot, settings.contact_sheet) if path]
-    every = settings.checkpoint_iterations
-    if every:
-        numbers = range(every, settings.iterations + 1, every)
-        files += [media.numbered(settings.checkpoint_output, n) for n in numbers]
-    return files
+    if settings.checkpoint_output:
+        files.append(settings.checkpoint_output)  # its folder (its files: is_checkpoint)
+    keys = {media.file_key(path) for path in files}
+    return images.stale_temporaries(
+        [os.path.dirname(path) or "." for path in files],
+        lambda path: media.file_key(path) in keys or is_checkpoint(settings, path),
+    )
 
 
 class _Saver:
@@ -97,7 +99,7 @@ class _Saver:
     def resume(self, settings: Settings, unfinished: str, label: str) -> stylize.RunState | None:
         """The saved state to go on from, if any (not under --restart); says so in one line."""
         # A kill mid-write leaves a temporary file behind: an earlier run's, removed here.
-        for path in images.stale_temporaries(_written(settings, unfinished)):
+        for path in _stale(settings, unfinished):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
         # An output beside a state passed the options' check as an interrupted run's: not so

@@ -65,6 +65,12 @@ def numbered(pattern: str, number: int) -> str:
     return os.path.join(folder, name)
 
 
+def file_key(path: str) -> str:
+    """What two names of one file have in common: the path resolved (links followed), in the
+    file system's case."""
+    return os.path.normcase(os.path.realpath(path))
+
+
 def numbered_names(pattern: str) -> re.Pattern:
     """The file names a pattern's file name gives (its placeholder any number of digits, the
     match's group 1)."""

@@ -85,7 +85,8 @@ try:  # importing TensorFlow takes seconds: a Ctrl-C then gets a line, not a tra
         from interrupts import Interrupted, Interrupts  # noqa: E402
         from settings import Settings, UsageError  # noqa: E402
 except KeyboardInterrupt:
-    print(f"interrupted {STARTING}", file=sys.stderr)
+    with contextlib.suppress(OSError):  # `| tee log`, which the same Ctrl-C ended
+        print(f"interrupted {STARTING}", file=sys.stderr)
     raise SystemExit(130) from None
 finally:
     gc.freeze()

@@ -410,7 +410,7 @@ def validate(settings: Settings) -> None:
         raise UsageError(f"the following arguments are required: {', '.join(missing)}")
     video = media.is_video(settings.content)  # the video's own paths: video.check()
     _check_checkpoints(settings)
-    _check_distinct(settings)  # before the output's existence: --overwrite won't do
+    _check_distinct(settings, video)  # before the output's existence: --overwrite won't do
     if settings.batch is None:  # a batch skips jobs whose output exists instead
         if settings.shard is not None:
             raise UsageError("--shard goes with --batch")
@@ -424,33 +424,49 @@ def validate(settings: Settings) -> None:
     _check_paths(settings, video)
 
 
-def _check_distinct(settings: Settings) -> None:
+def _check_distinct(settings: Settings, video: bool) -> None:
     """UsageError if two of a run's files have one name: an output would overwrite an input
-    or another output."""
-    inputs = [("--content", settings.content), ("--initial", settings.initial)]
+    or another output. (A video's output and frames: video.check().)"""
+    inputs = [] if video else [("--content", settings.content)]
+    inputs += [("--initial", settings.initial), ("--network", settings.network)]
     inputs += [("--styles", path) for path in settings.styles]
-    inputs += [("--network", settings.network)]
-    read = {os.path.abspath(path): option_flag for option_flag, path in inputs if path}
-    files = [("--output", settings.output)]
+    read = {media.file_key(path): option_flag for option_flag, path in inputs if path}
+    files = [] if video else [("--output", settings.output)]
     for name in ("progress_plot", "contact_sheet", "progress_log"):
         if getattr(settings, name):
             files.append((flag(name), getattr(settings, name)))
-    if settings.checkpoint_iterations:
-        numbers = range(settings.checkpoint_iterations, settings.iterations + 1)
-        files += [
-            ("--checkpoint-output", media.numbered(settings.checkpoint_output, n))
-            for n in numbers[:: settings.checkpoint_iterations]
-        ]
     named: dict[str, str] = {}
     for option_flag, path in files:
-        if os.path.abspath(path) in read:
+        key = media.file_key(path)
+        if key in read:
             raise UsageError(
-                f"{option_flag}: {path} is the {read[os.path.abspath(path)]} file, which the"
-                " run would overwrite: give it another name"
+                f"{option_flag}: {path} is the {read[key]} file, which the run would overwrite:"
+                " give it another name"
             )
-        first = named.setdefault(os.path.abspath(path), option_flag)
+        first = named.setdefault(key, option_flag)
         if first != option_flag:
             raise UsageError(f"{first} and {option_flag} both name {path}: give each its own")
+    for option_flag, path in inputs + files:
+        if path and is_checkpoint(settings, path):
+            raise UsageError(
+                f"--checkpoint-output {settings.checkpoint_output} names {path}, the"
+                f" {option_flag} file, which the run would overwrite: give it another name"
+            )
+
+
+def is_checkpoint(settings: Settings, path: str) -> bool:
+    """Whether path names one of the run's checkpoint files (found by its name: a run may
+    have a million of them)."""
+    pattern, every = settings.checkpoint_output, settings.checkpoint_iterations
+    if not pattern or not every:
+        return False
+    key = media.file_key(path)
+    numbers = {int(digits) for digits in re.findall(r"\d+", os.path.basename(path))}
+    return any(
+        media.file_key(media.numbered(pattern, n)) == key
+        for n in numbers
+        if 0 < n <= settings.iterations and n % every == 0
+    )
 
 
 def _check_checkpoints(settings: Settings) -> None:

@@ -429,6 +429,29 @@ def output_size(settings: Settings, clip: Clip) -> Size:
     return clip.size if settings.width is None else images.fit_width(clip.size, settings.width)
 
 
+def _check_not_the_input(output: str, content: str) -> None:
+    """UsageError if the output is the input clip, or would be written over its frames."""
+    kind = media.output_kind(output)
+    if kind == "video":
+        over = [content] if media.file_key(output) == media.file_key(content) else []
+    elif os.path.isfile(content):  # a video file in, image files out
+        over = []
+    else:
+        folder, name, _ = _naming(output, kind)
+        files = frame_files(content)
+        try:
+            written = {
+                media.file_key(os.path.join(folder, name(n))) for n in range(1, len(files) + 1)
+            }
+        except ValueError:  # not one placeholder: check_output() says so
+            return
+        over = [path for path in files if media.file_key(path) in written]
+    if over:
+        raise UsageError(
+            f"--output: {output} would be written over the input {over[0]}: give it another name"
+        )
+
+
 def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
     """Everything found before any work: UsageError (exit status 2) for the options and paths,
     ValueError (1) for a clip or style that cannot be used. The clip and the output's kind."""
@@ -446,6 +469,7 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
             f"--content: {content} is not a file; a folder of frames is a video, whose --output"
             " is a video file, a folder or a frame pattern"
         )
+    _check_not_the_input(settings.output, content)  # before "exists": --overwrite won't do
     kind = check_output(settings.output, settings.overwrite)
     clip = open_clip(content)
     inputs.check_sizes(settings, clip.size, "the video", on_gpu)
@@ -635,15 +659,13 @@ def _naming(output: str, kind: str) -> _Naming:
 def remove_stale(output: str, kind: str) -> None:
     """Remove what a killed run's assembly left of output: the temporary it was writing."""
     if kind == "video":
-        stale = images.stale_temporaries([output])
+        folder, key = os.path.dirname(output) or ".", media.file_key(output)
+        stale = images.stale_temporaries([folder], lambda path: media.file_key(path) == key)
     else:
         folder, _, names = _naming(output, kind)
-        listed = os.listdir(folder) if os.path.isdir(folder) else []
-        stale = [
-            os.path.join(folder, name)
-            for name in listed
-            if names.fullmatch(images.temporary_for(name) or "")
-        ]
+        stale = images.stale_temporaries(
+            [folder], lambda path: bool(names.fullmatch(os.path.basename(path)))
+        )
     for path in stale:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)

@@ -57,7 +57,9 @@ def test_checkpoint_placeholders(inputs, network_path, tmp_path, pattern, names)
         (("--progress-plot", "out.jpg"), "--output and --progress-plot both name"),
         (("--contact-sheet", "p.png", "--progress-plot", "p.png"), "--progress-plot and --c"),
         (("--checkpoint-iterations", "2", "--checkpoint-output", "c%s.png", "--progress-log",
-          "c4.png"), "--progress-log and --checkpoint-output both name"),
+          "c4.png"), "names {}c4.png, the --progress-log file"),
+        (("--checkpoint-iterations", "1", "--checkpoint-output", "style%s.jpg"),
+         "names {}style1.jpg, the --styles file"),
     ],
 )  # fmt: skip
 def test_two_of_a_runs_files_with_one_name(inputs, network_path, tmp_path, capsys, extra, words):
@@ -65,8 +67,8 @@ def test_two_of_a_runs_files_with_one_name(inputs, network_path, tmp_path, capsy
     before = set(tmp_path.iterdir())
     assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and words in err and err.count("\n") == 1
-    assert set(tmp_path.iterdir()) == before
+    assert err.startswith("error: ") and words.format(f"{tmp_path}/") in err
+    assert err.count("\n") == 1 and set(tmp_path.iterdir()) == before
 
 
 @pytest.mark.parametrize(
@@ -96,6 +98,16 @@ def test_a_checkpoint_that_cannot_be_written(inputs, network_path, tmp_path, cap
     assert err.startswith(f"warning: {tmp_path / 'c2.png'}: cannot write image")
     assert err.count("\n") == 1 and "the run goes on" in err
     assert (tmp_path / "c4.png").is_file() and (tmp_path / "out.jpg").is_file()
+
+
+def test_an_output_linked_to_an_input(inputs, network_path, tmp_path, capsys):
+    link = tmp_path / "link.png"
+    link.symlink_to(inputs["content"])  # another name of the same file
+    data = inputs["content"].read_bytes()
+    argv = args(inputs, network_path, tmp_path, "--output", str(link), "--overwrite")
+    assert neural_style.main(argv) == 2
+    assert "is the --content file" in capsys.readouterr().err
+    assert inputs["content"].read_bytes() == data
 
 
 def printed_losses(err: str) -> list[float]:
