@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import http.client
 import os
+import re
 import sys
 import time
 import urllib.error
@@ -265,12 +266,13 @@ def _write_cache(network: vgg.Network, file: Path, prefix: str) -> None:
                 stale.unlink(missing_ok=True)  # another process may have deleted it
         # The temporary of a write killed midway (hidden, so the glob above skips it); a
         # recent one may be another process's write still going on.
-        for left in file.parent.iterdir():
-            cached = images.temporary_for(left.name) or ""
-            if cached.startswith(f"{prefix}-") and cached.endswith(".npz"):
-                with contextlib.suppress(FileNotFoundError):
-                    if time.time() - left.stat().st_mtime > LEFT_TEMPORARY_AGE:
-                        left.unlink()
+        ours = re.compile(re.escape(prefix) + r"-.*\.npz")
+        for left in images.stale_temporaries(
+            [str(file.parent)], lambda path: bool(ours.fullmatch(os.path.basename(path)))
+        ):
+            with contextlib.suppress(FileNotFoundError):
+                if time.time() - os.stat(left).st_mtime > LEFT_TEMPORARY_AGE:
+                    os.remove(left)
     except OSError as exc:
         warnings.warn(
             f"could not write network cache {file} ({exc}); going on without it", stacklevel=3

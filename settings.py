@@ -427,14 +427,8 @@ def validate(settings: Settings) -> None:
 def _check_distinct(settings: Settings, video: bool) -> None:
     """UsageError if two of a run's files have one name: an output would overwrite an input
     or another output. (A video's output and frames: video.check().)"""
-    inputs = [] if video else [("--content", settings.content)]
-    inputs += [("--initial", settings.initial), ("--network", settings.network)]
-    inputs += [("--styles", path) for path in settings.styles]
-    read = {media.file_key(path): option_flag for option_flag, path in inputs if path}
-    files = [] if video else [("--output", settings.output)]
-    for name in ("progress_plot", "contact_sheet", "progress_log"):
-        if getattr(settings, name):
-            files.append((flag(name), getattr(settings, name)))
+    inputs, files = _inputs(settings, video), _outputs(settings, video)
+    read = {media.file_key(path): option_flag for option_flag, path in inputs}
     named: dict[str, str] = {}
     for option_flag, path in files:
         key = media.file_key(path)
@@ -447,7 +441,7 @@ def _check_distinct(settings: Settings, video: bool) -> None:
         if first != option_flag:
             raise UsageError(f"{first} and {option_flag} both name {path}: give each its own")
     for option_flag, path in inputs + files:
-        if path and is_checkpoint(settings, path):
+        if is_checkpoint(settings, path):
             raise UsageError(
                 f"--checkpoint-output {settings.checkpoint_output} names {path}, the"
                 f" {option_flag} file, which the run would overwrite: give it another name"
@@ -513,22 +507,33 @@ def check_input(option_flag: str, path: str) -> None:
         raise UsageError(f"{option_flag}: {path} is not a file")
 
 
-def _check_paths(settings: Settings, video: bool) -> None:
-    """UsageError for an input that does not exist or an output that cannot be written (a
-    video's --content and --output excepted)."""
-    inputs = [("--content", None if video else settings.content)]
+def _inputs(settings: Settings, video: bool) -> list[tuple[str, str]]:
+    """(option, path) of each file the run reads (a video's --content excepted: its own)."""
+    inputs = [] if video else [("--content", settings.content)]
     inputs += [("--network", settings.network)]
     inputs += [("--styles", path) for path in settings.styles]
     inputs += [("--initial", settings.initial)]
-    for option_flag, path in inputs:
-        if path is not None:
-            check_input(option_flag, path)
+    return [(option_flag, path) for option_flag, path in inputs if path is not None]
+
+
+def _outputs(settings: Settings, video: bool) -> list[tuple[str, str]]:
+    """(option, path) of each file the run writes but its checkpoints (a video's --output
+    excepted: its own)."""
     outputs = [] if video else [("--output", settings.output)]
-    if settings.checkpoint_output:
-        outputs.append(("--checkpoint-output", media.numbered(settings.checkpoint_output, 1)))
     for name in ("progress_plot", "contact_sheet", "progress_log"):
         if getattr(settings, name):
             outputs.append((flag(name), getattr(settings, name)))
+    return outputs
+
+
+def _check_paths(settings: Settings, video: bool) -> None:
+    """UsageError for an input that does not exist or an output that cannot be written (a
+    video's --content and --output excepted)."""
+    for option_flag, path in _inputs(settings, video):
+        check_input(option_flag, path)
+    outputs = _outputs(settings, video)
+    if settings.checkpoint_output:
+        outputs.append(("--checkpoint-output", media.numbered(settings.checkpoint_output, 1)))
     for option_flag, path in outputs:
         try:
             images.check_output(path, image=option_flag != "--progress-log")
