@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
+import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 import numpy as np
@@ -158,6 +161,7 @@ class Reporter:
         self.records: list[dict] = []
         self.tiles: list[tuple[int, np.ndarray]] = []
         self.context = context or {}  # what holds for the whole run, in every log record
+        self.failed: set[str] = set()  # the files that could not be written, warned of once
 
     def _print(self, text: str) -> None:
         if self.bar is not None:
@@ -230,22 +234,45 @@ class Reporter:
         }
         self.records.append(record)
         if self.log_path:
+            self._save(self.log_path, lambda: self._log(record))
+        if step.image is None:
+            return
+        if self.plot_path:
+            self._save(
+                self.plot_path, lambda: images.write_image(self.plot_path, plot(self.records))
+            )
+        if self.sheet_path:
+            self.tiles.append((step.iteration, thumbnail(step.image)))
+            sheet = contact_sheet(self.tiles)
+            self._save(self.sheet_path, lambda: images.write_image(self.sheet_path, sheet))
+
+    def _log(self, record: dict) -> None:
+        """Append record to the log, opening it the first time."""
+        try:
             if self.log is None:
                 os.makedirs(os.path.dirname(self.log_path) or ".", exist_ok=True)
                 self.log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
             self.log.write(json.dumps(record) + "\n")
             self.log.flush()
-        if step.image is None:
-            return
-        if self.plot_path:
-            images.write_image(self.plot_path, plot(self.records))
-        if self.sheet_path:
-            self.tiles.append((step.iteration, thumbnail(step.image)))
-            images.write_image(self.sheet_path, contact_sheet(self.tiles))
+        except OSError as error:
+            raise ValueError(f"{self.log_path}: cannot write: {error.strerror or error}") from None
+
+    def _save(self, path: str, write: Callable[[], None]) -> None:
+        """Write the log, plot or sheet at path. A failure (a full disk, a folder of that name)
+        must not end the run before its image and state are written: it is one warning per
+        file, and the run goes on (later writes are tried again)."""
+        try:
+            write()
+        except ValueError as exc:
+            if path not in self.failed:
+                self.failed.add(path)
+                warnings.warn(f"{exc}; the run goes on", stacklevel=1)
 
     def close(self) -> None:
         """Close the bar and the log."""
         if self.bar is not None:
             self.bar.close()
         if self.log is not None:
-            self.log.close()
+            # A write that failed (warned of) leaves the line in the buffer: close flushes it.
+            with contextlib.suppress(OSError):
+                self.log.close()

@@ -13,6 +13,7 @@ from PIL import Image
 
 import images
 import neural_style
+import progress
 import settings
 
 
@@ -323,3 +324,29 @@ def test_precision_auto_is_chosen_by_the_hardware_and_logged(
     assert neural_style.main([*argv, "--precision", "float32", "--overwrite"]) == 0
     record = json.loads(log.read_text().splitlines()[-1])
     assert record["precision"] == "float32" and "asked for" in record["precision_reason"]
+
+
+def test_a_plot_sheet_or_log_that_cannot_be_written(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    """Each is one warning, and the run writes its checkpoints and output all the same."""
+    names = ("plot.png", "sheet.png", "log.jsonl")
+    real = progress.Reporter.step
+
+    def step(self, step):  # the files' places taken once the run has begun
+        for name in names:
+            (tmp_path / name).mkdir(exist_ok=True)
+        real(self, step)
+
+    monkeypatch.setattr(progress.Reporter, "step", step)
+    extra = ["--iterations", "4", "--checkpoint-iterations", "2", "--quiet"]
+    extra += ["--checkpoint-output", str(tmp_path / "c%s.png")]
+    options = ("--progress-plot", "--contact-sheet", "--progress-log")
+    for option, name in zip(options, names, strict=True):
+        extra += [option, str(tmp_path / name)]
+    assert neural_style.main(args(inputs, network_path, tmp_path, *extra)) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 3 and err.count("the run goes on") == 3, err
+    for name in names:
+        assert f"warning: {tmp_path / name}: cannot write" in err
+    assert (tmp_path / "c2.png").is_file() and (tmp_path / "out.jpg").is_file()
