@@ -428,6 +428,8 @@ def _check_distinct(settings: Settings, video: bool) -> None:
     """UsageError if two of a run's files have one name: an output would overwrite an input
     or another output. (A video's output and frames: video.check().)"""
     inputs, files = _inputs(settings, video), _outputs(settings, video)
+    if not video:  # written at checkpoints, and removed at the end
+        files.append(("the run's state file", state_path(settings.output)))
     read = {media.file_key(path): option_flag for option_flag, path in inputs}
     named: dict[str, str] = {}
     for option_flag, path in files:

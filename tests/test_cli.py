@@ -61,6 +61,7 @@ def test_checkpoint_placeholders(inputs, network_path, tmp_path, pattern, names)
           "c4.png"), "names {}c4.png, the --progress-log file"),
         (("--checkpoint-iterations", "1", "--checkpoint-output", "style%s.jpg"),
          "names {}style1.jpg, the --styles file"),
+        (("--progress-log", "out.jpg.state"), "--progress-log and the run's state file both"),
     ],
 )  # fmt: skip
 def test_two_of_a_runs_files_with_one_name(inputs, network_path, tmp_path, capsys, extra, words):
