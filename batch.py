@@ -3,28 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
+import itertools
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import inputs, job
+    from . import inputs, job, media
     from . import settings as options
     from .interrupts import Interrupted, Interrupts
     from .settings import Settings, UsageError
 else:  # a checkout: the modules side by side
     import inputs
     import job
+    import media
     import settings as options
     from interrupts import Interrupted, Interrupts
     from settings import Settings, UsageError
 
 # Files a job writes that no other job of the batch may write too (a log may be shared).
-JOB_FILES = ("output", "checkpoint_output", "progress_plot", "contact_sheet")
 LIST_SEPARATOR = ";"  # between the values of a list option in a CSV cell
 JSONL_EXTENSIONS = (".jsonl", ".ndjson")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -122,20 +125,48 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
     return options.from_namespace(parser.parse_args(tokens, namespace=namespace))
 
 
+def _shape(path: str) -> tuple[str, str]:
+    """A file's folder (resolved) and its name with each run of digits as one #: the same
+    for all the checkpoint files of a pattern, so a file is tested only against the patterns
+    that may name it."""
+    folder, name = os.path.split(path)
+    return media.file_key(folder or "."), re.sub(r"\d+", "#", name)
+
+
 def check_distinct(jobs: list[Settings | str]) -> None:
-    """ValueError if two jobs would write the same file (output, checkpoints, plot, sheet)."""
-    seen: dict[str, int] = {}
-    for number, item in enumerate(jobs, start=1):
-        if isinstance(item, str):
-            continue
-        for name in JOB_FILES:
-            value = getattr(item, name, None)
-            if value is None:
-                continue
-            path = os.path.abspath(value)
-            if path in seen and seen[path] != number:
-                raise ValueError(f"jobs {seen[path]} and {number} both write {value} ({name})")
-            seen[path] = number
+    """ValueError if two jobs would write one file (output, plot, sheet or a checkpoint),
+    found as a run finds its own: files by their resolved path, checkpoints by their names."""
+    ready = [(number, item) for number, item in enumerate(jobs, 1) if isinstance(item, Settings)]
+    written: dict[str, tuple[int, str]] = {}  # file key: (job number, path as given)
+    for number, item in ready:
+        for path in (item.output, item.progress_plot, item.contact_sheet):
+            if path is not None:
+                first, _ = written.setdefault(media.file_key(path), (number, path))
+                if first != number:
+                    raise ValueError(f"jobs {first} and {number} both write {path}")
+    patterned: dict[tuple[str, str], list[tuple[int, Settings]]] = {}
+    for number, item in ready:
+        with contextlib.suppress(ValueError):  # a bad pattern is its own job's error
+            if item.checkpoint_output and (item.checkpoint_iterations or 0) > 0:
+                shape = _shape(media.numbered(item.checkpoint_output, 1))
+                patterned.setdefault(shape, []).append((number, item))
+    for number, path in written.values():
+        for other, item in patterned.get(_shape(path), []):
+            if other != number and options.is_checkpoint(item, path):
+                raise ValueError(f"jobs {number} and {other} both write {path}")
+    for group in patterned.values():  # more than one only if their checkpoints look alike
+        for pair in itertools.combinations(group, 2):
+            _check_checkpoints(*pair)
+
+
+def _check_checkpoints(one: tuple[int, Settings], other: tuple[int, Settings]) -> None:
+    """ValueError if two jobs' checkpoint patterns name one file."""
+    (first, settings), (second, others) = one, other
+    every = settings.checkpoint_iterations
+    for iteration in range(every, settings.iterations + 1, every):
+        path = media.numbered(settings.checkpoint_output, iteration)
+        if options.is_checkpoint(others, path):
+            raise ValueError(f"jobs {first} and {second} both write {path}")
 
 
 def in_shard(index: int, shard: tuple[int, int] | None) -> bool:

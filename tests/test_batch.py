@@ -181,12 +181,25 @@ def test_shards_cover_every_job_exactly_once(n, count):
     assert owners == [[i % n] for i in range(count)]
 
 
+CHECKPOINTED = "content,styles,output,checkpoint-output,checkpoint-iterations"
+
+
 @pytest.mark.parametrize(
     ("rows", "extra", "message"),
     [
         (["content,styles,output,widht", "c.png,s.jpg,o.jpg,3"], [], "unknown column 'widht'"),
         (["content,styles,output,network", "c.png,s.jpg,o.jpg,n.mat"], [], "column 'network'"),
         (["content,styles,output", "c.png,s.jpg,o.jpg", "d.png,s.jpg,o.jpg"], [], "jobs 1 and 2"),
+        (
+            [CHECKPOINTED, "c.png,s.jpg,a.png,k%s.png,2", "d.png,s.jpg,b.png,k%d.png,2"],
+            [],
+            "jobs 1 and 2 both write k2.png",
+        ),
+        (
+            [CHECKPOINTED, "c.png,s.jpg,a.png,k%s.png,10", "d.png,s.jpg,k20.png,,"],
+            [],
+            "jobs 2 and 1 both write k20.png",
+        ),
         (["content,styles,output"], [], "no jobs"),
         (["content,styles,output", "c.png,s.jpg,o.jpg"], ["--shard", "2/2"], "--shard"),
         (["content,styles,output", "c.png,s.jpg,o.jpg"], ["--shard", "x"], "--shard"),
@@ -197,6 +210,21 @@ def test_batch_file_errors_stop_before_work(tmp_path, capsys, rows, extra, messa
     assert neural_style.main(["--batch", str(manifest), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+
+
+def test_jobs_files_compared_as_a_runs_own(tmp_path, capsys, monkeypatch):
+    """Through a link to the folder, the same output; k00020.png is no k20.png."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "out")
+    manifest = write_csv(
+        tmp_path / "jobs.csv", "content,styles,output", "c,s,out/a.png", "d,s,link/a.png"
+    )
+    assert neural_style.main(["--batch", str(manifest)]) == 2
+    assert "jobs 1 and 2 both write link/a.png" in capsys.readouterr().err
+    rows = [CHECKPOINTED, "c.png,s.jpg,a.png,k%05d.png,10", "d.png,s.jpg,k20.png,,"]
+    assert neural_style.main(["--batch", str(write_csv(tmp_path / "jobs.csv", *rows))]) == 1
+    assert "c.png does not exist" in capsys.readouterr().err  # the jobs' own errors
 
 
 def test_bad_jsonl_and_missing_batch_file(tmp_path, capsys):
