@@ -255,15 +255,28 @@ def _window(array: np.ndarray, corner: tuple[int, int], shape: Size) -> tf.Tenso
     return tf.constant(array[:, y : y + shape.height, x : x + shape.width])
 
 
+def _window_sums(
+    net: vgg.Weights, layers: tuple[str, ...], pooling: str, window: tf.Tensor, core: tf.Tensor
+) -> dict[str, tf.Tensor]:
+    """{layer: F^T F over the core} of a window."""
+    return {name: ftf(x) for name, x in _window_cores(net, layers, pooling, window, core).items()}
+
+
+# Traced once for each window shape, layers and pooling in a process, and not at every call:
+# a tiled video's frames each take their content targets through them.
+_compiled_cores = vgg.compiled(_window_cores)
+_compiled_sums = vgg.compiled(_window_sums)
+
+
 def features(
     net: vgg.Weights, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
 ) -> dict[str, np.ndarray]:
     """{layer: 1xhxwxC float32} of a preprocessed 1xHxWx3 image, computed tile by tile."""
-    run = vgg.compiled(lambda *a: _window_cores(net, layers, pooling, *a))
     size, out = Size(*image.shape[1:3]), {}
     grid = grid.fitted(size)
     for (y, x), core in grid.cuts():
-        for name, found in run(_window(image, (y, x), grid.window), tf.constant(core)).items():
+        window = _window(image, (y, x), grid.window)
+        for name, found in _compiled_cores(net, layers, pooling, window, tf.constant(core)).items():
             stride = layer_stride(name)
             if name not in out:
                 out[name] = np.zeros((1, *_layer_shape(size, stride), found.shape[3]), np.float32)
@@ -278,13 +291,11 @@ def grams(
     net: vgg.Weights, image: np.ndarray, layers: tuple[str, ...], pooling: str, grid: Grid
 ) -> dict[str, tf.Tensor]:
     """{layer: Gram matrix} of a preprocessed 1xHxWx3 image, summed over tiles (as gram())."""
-    run = vgg.compiled(
-        lambda *a: {n: ftf(c) for n, c in _window_cores(net, layers, pooling, *a).items()}
-    )
     size, sums = Size(*image.shape[1:3]), {}
     grid = grid.fitted(size)
     for corner, core in grid.cuts():
-        sums = _add(sums, run(_window(image, corner, grid.window), tf.constant(core)))
+        window = _window(image, corner, grid.window)
+        sums = _add(sums, _compiled_sums(net, layers, pooling, window, tf.constant(core)))
     return _grams_from_sums(sums, size)
 
 
