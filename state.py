@@ -42,12 +42,13 @@ def file_identity(path: str) -> str:
     return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
-def fingerprint(settings: Settings, network_path: str | None) -> str:
+def fingerprint(settings: Settings, network_path: str | None, clip: list[str] | None = None) -> str:
     """SHA-256 of everything a run's result depends on, as hex.
 
     That is the bytes of the content, style and initial files (not their paths), the network
     file's identity (its absolute path, size and modification time: cheaper than reading
-    hundreds of MB, and a file replaced in place gets a new mtime), every option that changes
+    hundreds of MB, and a file replaced in place gets a new mtime), for a video the identity
+    of its clip or frame files (given as clip) instead of the content, every option that changes
     the picture (metadata result=True; for --precision, the precision the run uses, which
     auto chooses by the machine), and the TensorFlow version. Printing, progress files and
     the like do not count.
@@ -57,9 +58,11 @@ def fingerprint(settings: Settings, network_path: str | None) -> str:
     def add(label: str, data: bytes) -> None:
         digest.update(f"{label}:{len(data)}:".encode() + data)
 
-    paths = [settings.content, *(settings.styles or ()), settings.initial]
+    paths = [None if clip else settings.content, *(settings.styles or ()), settings.initial]
     for path in filter(None, paths):
         add("file", network.sha256_file(path).digest())
+    for path in clip or ():
+        add("clip", file_identity(path).encode())
     if network_path is not None:
         add("network", file_identity(network_path).encode())
     for name, field in options.FIELDS.items():

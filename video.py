@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import functools
 import glob
-import hashlib
 import json
 import logging
 import os
@@ -348,21 +347,10 @@ def work_folder(output: str) -> str:
 
 
 def run_key(settings: Settings, clip: Clip) -> str:
-    """A digest of everything the frames depend on: the options that change the picture and
-    the input files."""
-    chosen = {
-        name: getattr(settings, name)
-        for name, f in options.FIELDS.items()
-        if f.metadata["result"] and f.metadata["batch"] and name != "content"
-    }
-    chosen["precision"] = hardware.resolve_precision(settings.precision)[0]
-    network = job.network_path(settings)
-    chosen["network"] = network and state.file_identity(network)
+    """A digest of everything the frames depend on: a still image's state fingerprint, with
+    the clip's files instead of the content."""
     files = [clip.path] if not clip.files else list(clip.files)
-    chosen["inputs"] = [state.file_identity(p) for p in [*files, *settings.styles]]
-    if settings.initial:
-        chosen["inputs"].append(state.file_identity(settings.initial))
-    return hashlib.sha256(json.dumps(chosen, sort_keys=True, default=str).encode()).hexdigest()
+    return state.fingerprint(settings, job.network_path(settings), files)
 
 
 class Work:

@@ -219,6 +219,23 @@ def test_the_frames_key_follows_the_network_file(tmp_path, monkeypatch):
     assert video.run_key(settings, clip) != key
 
 
+def test_the_frames_key_counts_a_style_by_its_bytes_and_the_clip_by_its_identity(tmp_path):
+    # As a still image's state: a style touched keeps the frames, a style changed does not.
+    clip_file, style = tmp_path / "in.mp4", tmp_path / "s.png"
+    for path in (clip_file, style):
+        path.write_bytes(b"x")
+    settings = Settings(content=str(clip_file), styles=(str(style),), output="out.mp4")
+    clip = SimpleNamespace(path=str(clip_file), files=None)
+    key = video.run_key(settings, clip)
+    os.utime(style, ns=(0, 10**9))
+    assert video.run_key(settings, clip) == key
+    style.write_bytes(b"y")
+    changed = video.run_key(settings, clip)
+    assert changed != key
+    os.utime(clip_file, ns=(0, 10**9))  # a clip is known by its path, size and time
+    assert video.run_key(settings, clip) != changed
+
+
 def test_the_frames_key_is_taken_once_the_network_is_found(
     style, network_path, tmp_path, monkeypatch
 ):
