@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import csv
 import dataclasses
+import io
 import itertools
 import json
 import os
@@ -27,7 +28,6 @@ else:  # a checkout: the modules side by side
     from interrupts import Interrupted, Interrupts
     from settings import Settings, UsageError
 
-# Files a job writes that no other job of the batch may write too (a log may be shared).
 LIST_SEPARATOR = ";"  # between the values of a list option in a CSV cell
 JSONL_EXTENSIONS = (".jsonl", ".ndjson")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -52,40 +52,61 @@ def _check_columns(path: str, where: str, row: dict, allowed: dict) -> dict:
             )
         if name not in allowed:
             raise ValueError(
-                f"{path}: unknown column '{key}'; columns are long option names, e.g. "
-                "content, styles, output, width, iterations, style_weight"
+                f"{path}: unknown column '{key}'; the first line names the columns, by long"
+                " option names: content, styles, output, width, iterations, style_weight, ..."
             )
         named[name] = value
     return named
 
 
 def read_rows(path: str, parser: argparse.ArgumentParser) -> list[dict]:
-    """The jobs of a CSV (header row) or JSON Lines file, as {option dest: value} dicts."""
+    """The jobs of a CSV (header row) or JSON Lines file ("-": standard input), as {option
+    dest: value} dicts; rows with no value are no jobs (a spreadsheet's blank lines)."""
     allowed = _job_options(parser)
-    rows = []
     try:
-        # utf-8-sig: spreadsheets often start a CSV with a byte order mark.
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            if path.lower().endswith(JSONL_EXTENSIONS):
-                for number, line in enumerate(file, start=1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise ValueError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-                    if not isinstance(row, dict):
-                        raise ValueError(f"{path}: line {number}: not a JSON object")
-                    rows.append(_check_columns(path, f"line {number}", row, allowed))
-            else:
-                reader = csv.DictReader(file)
-                for row in reader:
-                    rows.append(_check_columns(path, f"line {reader.line_num}", row, allowed))
+        if path == "-":
+            text = sys.stdin.read()
+        else:  # read whole: a pipe (<(...)) can be read once
+            # utf-8-sig: spreadsheets often start a CSV with a byte order mark.
+            with open(path, newline="", encoding="utf-8-sig") as file:
+                text = file.read()
+        rows = _rows(path, text.removeprefix("\ufeff"), allowed)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise ValueError(f"{path}: not a CSV or JSON Lines file ({exc})") from None
+        raise ValueError(f"{path}: not a UTF-8 CSV or JSON Lines file ({exc})") from None
+    rows = [row for row in rows if any(_given(value) for value in row.values())]
     if not rows:
         raise ValueError(f"{path}: no jobs")
     return rows
+
+
+def _given(value: object) -> bool:
+    """Whether a cell or JSON value sets its option (empty cells and nulls do not)."""
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def _rows(path: str, text: str, allowed: dict) -> list[dict]:
+    """The rows of a batch file's text: JSON Lines by the file's extension or a first line
+    that is a JSON object, else CSV."""
+    start = text.lstrip()[:1]
+    if start == "[":
+        raise ValueError(f"{path}: a JSON array; give one JSON object per line (JSON Lines)")
+    if path.lower().endswith(JSONL_EXTENSIONS) or start == "{":
+        rows = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}: line {number}: not a JSON object")
+            rows.append(_check_columns(path, f"line {number}", row, allowed))
+        return rows
+    # skipinitialspace: a quoted cell after ", " is unquoted as after ",".
+    reader = csv.DictReader(io.StringIO(text, newline=""), skipinitialspace=True)
+    _check_columns(path, "the header", dict.fromkeys(reader.fieldnames or ()), allowed)
+    return [_check_columns(path, f"line {reader.line_num}", row, allowed) for row in reader]
 
 
 def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> Settings:
@@ -100,7 +121,7 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
     namespace = argparse.Namespace(**dataclasses.asdict(base))
     tokens: list[str] = []
     for name, value in row.items():
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if not _given(value):
             continue
         action = actions[name]
         flag = action.option_strings[-1]
@@ -118,11 +139,21 @@ def job_settings(parser: argparse.ArgumentParser, base: Settings, row: dict) -> 
                 setattr(namespace, name, action.default)
         elif action.nargs in ("+", "*"):
             values = value if isinstance(value, list) else str(value).split(LIST_SEPARATOR)
-            tokens += [flag, *(str(v).strip() for v in values)]
+            tokens += [flag, *(_not_an_option(str(v).strip()) for v in values)]
         else:
             tokens.append(f"{flag}={text}")  # a CSV's spaces after commas are not the value's
     # Attributes already in the namespace are kept, so only the row's tokens override them.
     return options.from_namespace(parser.parse_args(tokens, namespace=namespace))
+
+
+def _not_an_option(value: str) -> str:
+    """A list's value as argparse takes it: a file named -x.jpg as ./-x.jpg (argparse would
+    take -x.jpg for an option and end the list), a number as it is."""
+    try:
+        float(value)
+    except ValueError:
+        return os.path.join(".", value) if value.startswith("-") else value
+    return value
 
 
 def _shape(path: str) -> tuple[str, str]:
@@ -134,16 +165,11 @@ def _shape(path: str) -> tuple[str, str]:
 
 
 def check_distinct(jobs: list[Settings | str]) -> None:
-    """ValueError if two jobs would write one file (output, plot, sheet or a checkpoint),
-    found as a run finds its own: files by their resolved path, checkpoints by their names."""
+    """ValueError if two jobs would write one file (output, unfinished image, plot, sheet or a
+    checkpoint), or one would write another's input: found as a run finds its own, files by
+    their resolved path, checkpoints by their names."""
     ready = [(number, item) for number, item in enumerate(jobs, 1) if isinstance(item, Settings)]
-    written: dict[str, tuple[int, str]] = {}  # file key: (job number, path as given)
-    for number, item in ready:
-        for path in (item.output, item.progress_plot, item.contact_sheet):
-            if path is not None:
-                first, _ = written.setdefault(media.file_key(path), (number, path))
-                if first != number:
-                    raise ValueError(f"jobs {first} and {number} both write {path}")
+    written = _written(ready)
     patterned: dict[tuple[str, str], list[tuple[int, Settings]]] = {}
     for number, item in ready:
         with contextlib.suppress(ValueError):  # a bad pattern is its own job's error
@@ -157,6 +183,30 @@ def check_distinct(jobs: list[Settings | str]) -> None:
     for group in patterned.values():  # more than one only if their checkpoints look alike
         for pair in itertools.combinations(group, 2):
             _check_checkpoints(*pair)
+
+
+def _written(ready: list[tuple[int, Settings]]) -> dict[str, tuple[int, str]]:
+    """{file key: (job number, path as given)} of the jobs' files but their checkpoints;
+    ValueError if two jobs write one, or one writes another's input."""
+    read = {
+        media.file_key(path): number
+        for number, item in ready
+        for path in (item.content, *(item.styles or ()), item.initial)
+        if path is not None
+    }
+    written: dict[str, tuple[int, str]] = {}
+    for number, item in ready:
+        unfinished = interrupted_path(item.output) if item.output else None
+        for path in (item.output, unfinished, item.progress_plot, item.contact_sheet):
+            if path is None:
+                continue
+            key = media.file_key(path)
+            if read.get(key, number) != number:  # (a job's own inputs: its own check)
+                raise ValueError(f"job {number} writes {path}, which job {read[key]} reads")
+            first, _ = written.setdefault(key, (number, path))
+            if first != number:
+                raise ValueError(f"jobs {first} and {number} both write {path}")
+    return written
 
 
 def _check_checkpoints(one: tuple[int, Settings], other: tuple[int, Settings]) -> None:
@@ -184,20 +234,25 @@ def interrupted_path(output: str) -> str:
 class Summary:
     """What a batch did: counts of finished and skipped jobs, and each failure's reason."""
 
+    jobs: int  # of this shard
     done: int = 0
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """The closing summary: one line of counts, then one line per failure."""
+        """The closing summary: one line of counts (the jobs not run, if a signal or the
+        network ended the batch), then one line per failure."""
         counts = f"batch: {self.done} done, {self.skipped} skipped, {len(self.failed)} failed"
+        left = self.jobs - self.done - self.skipped - len(self.failed)
+        counts += f", {left} not run" if left else ""
         return [counts, *(f"  failed: {reason}" for reason in self.failed)]
 
 
 def read_jobs(parser: argparse.ArgumentParser, settings: Settings) -> tuple[list, list]:
     """The batch file's rows and, per row, its job's settings or why it cannot run."""
-    if not os.path.isfile(settings.batch):
-        raise UsageError(f"--batch: {settings.batch} does not exist or is not a file")
+    batch = settings.batch
+    if batch != "-" and (not os.path.exists(batch) or os.path.isdir(batch)):
+        raise UsageError(f"--batch: {batch} does not exist or is not a file")
     if settings.network is not None:  # the whole batch's: once, not as each job's failure
         options.check_input("--network", settings.network)
     try:
@@ -221,7 +276,9 @@ def _ready(item: Settings | str, overwrite: bool, on_gpu: bool) -> bool:
     """Whether a job is to run (False: its output exists); raises why it cannot run."""
     if isinstance(item, str):
         raise UsageError(item)
-    if item.output and os.path.isfile(item.output) and not overwrite:
+    # An output beside a state is an interrupted run's best image: the job resumes it.
+    done = item.output and os.path.isfile(item.output)
+    if done and not overwrite and not os.path.exists(options.state_path(item.output)):
         return False  # (a folder there is the job's error, from validate)
     options.validate(item)
     inputs.check_inputs(item, on_gpu)
@@ -237,7 +294,8 @@ def run_batch(
 ) -> int:
     """Run the batch file's jobs (of this shard), skipping finished ones; 1 if any failed."""
     rows, jobs = read_jobs(parser, settings)
-    summary, weights, cache = Summary(), None, {}
+    shard = sum(in_shard(index, settings.shard) for index in range(len(jobs)))
+    summary, weights, cache = Summary(shard), None, {}
 
     def say(text: str) -> None:
         if not settings.quiet:

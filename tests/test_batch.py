@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -129,6 +130,8 @@ def test_a_network_that_cannot_load_ends_the_batch(inputs, tmp_path, capsys):
     assert neural_style.main(["--batch", str(manifest), "--network", str(bad), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "bad.mat" in err
+    assert neural_style.main(["--batch", str(manifest), "--network", str(bad)]) == 1
+    assert "batch: 0 done, 0 skipped, 0 failed, 2 not run\n" in capsys.readouterr().err
 
 
 def test_job_settings_override_the_command_line():
@@ -201,6 +204,19 @@ CHECKPOINTED = "content,styles,output,checkpoint-output,checkpoint-iterations"
             "jobs 2 and 1 both write k20.png",
         ),
         (["content,styles,output"], [], "no jobs"),
+        (["content,styles,output", ",,", " , ,"], [], "no jobs"),
+        (["c.png,s.jpg,o.jpg"], [], "unknown column 'c.png'; the first line names the columns"),
+        (['[{"content": "c.png"}]'], [], "a JSON array; give one JSON object per line"),
+        (
+            ["content,styles,output", "c.png,s.jpg,d.png", "d.png,s.jpg,o.jpg"],
+            [],
+            "job 1 writes d.png, which job 2 reads",
+        ),
+        (
+            ["content,styles,output", "c.png,s.jpg,a.interrupted.jpg", "d.png,s.jpg,a.jpg"],
+            [],
+            "jobs 1 and 2 both write a.interrupted.jpg",
+        ),
         (["content,styles,output", "c.png,s.jpg,o.jpg"], ["--shard", "2/2"], "--shard"),
         (["content,styles,output", "c.png,s.jpg,o.jpg"], ["--shard", "x"], "--shard"),
     ],
@@ -225,6 +241,53 @@ def test_jobs_files_compared_as_a_runs_own(tmp_path, capsys, monkeypatch):
     rows = [CHECKPOINTED, "c.png,s.jpg,a.png,k%05d.png,10", "d.png,s.jpg,k20.png,,"]
     assert neural_style.main(["--batch", str(write_csv(tmp_path / "jobs.csv", *rows))]) == 1
     assert "c.png does not exist" in capsys.readouterr().err  # the jobs' own errors
+
+
+def test_files_as_people_write_them(inputs, network_path, tmp_path, capsys, monkeypatch):
+    """Quoted cells after ', ', a style named -s.jpg, blank spreadsheet rows, JSON Lines in a
+    .json file and on standard input."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-s.jpg").write_bytes(inputs["style1"].read_bytes())
+    manifest = write_csv(
+        tmp_path / "jobs.csv",
+        "content,styles,output",
+        f'"{inputs["content"]}", -s.jpg, a.png',
+        ",,",
+    )
+    argv = ["--network", str(network_path), "--iterations", "1"]
+    assert neural_style.main(["--batch", str(manifest), *argv]) == 0
+    assert "batch: 1 done, 0 skipped, 0 failed\n" in capsys.readouterr().err
+    line = json.dumps({"content": str(inputs["content"]), "styles": ["-s.jpg"], "output": "b.png"})
+    (tmp_path / "jobs.json").write_text(line + "\n{}\n")
+    assert neural_style.main(["--batch", "jobs.json", *argv]) == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(line.replace("b.png", "c.png")))
+    assert neural_style.main(["--batch", "-", *argv]) == 0
+    assert all((tmp_path / name).is_file() for name in ("a.png", "b.png", "c.png"))
+
+
+def test_a_single_runs_interrupted_output_is_resumed_not_skipped(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    real = stylize.stylize
+
+    def stopped(*args, **kwargs):
+        for step in real(*args, **kwargs):
+            if step.iteration == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", stopped)
+    output = tmp_path / "o.jpg"
+    argv = ["--network", str(network_path), "--iterations", "4", "--precision", "float32"]
+    assert neural_style.main(cli_args(inputs, network_path, output, "--iterations", "4")) == 130
+    assert output.is_file() and (tmp_path / "o.jpg.state").is_file()
+    monkeypatch.setattr(stylize, "stylize", real)
+    row = f"{inputs['content']},{inputs['style1']},{output}"
+    manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", row)
+    assert neural_style.main(["--batch", str(manifest), *argv]) == 0
+    err = capsys.readouterr().err
+    assert "resuming at iteration 3/4" in err and "batch: 1 done, 0 skipped" in err
+    assert not (tmp_path / "o.jpg.state").exists()
 
 
 def test_bad_jsonl_and_missing_batch_file(tmp_path, capsys):
@@ -273,7 +336,7 @@ def test_six_jobs_interrupted_in_the_fourth_then_two_shards_finish(
     err = capsys.readouterr().err
     assert jobs_run(err) == [1, 2, 3, 4]
     assert "interrupted at iteration 3/4 of job 4/6: best image so far written to" in err
-    assert "batch: 3 done, 0 skipped, 0 failed" in err
+    assert "batch: 3 done, 0 skipped, 0 failed, 3 not run\n" in err
     done = ["1.jpg", "2.jpg", "3.jpg", "4.interrupted.jpg", "4.jpg.state"]
     assert sorted(p.name for p in out.iterdir()) == done  # job 4 resumes from its state
     Image.open(out / "4.interrupted.jpg").verify()
