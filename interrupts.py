@@ -40,6 +40,8 @@ class Interrupts:
 
     @running.setter
     def running(self, value: bool) -> None:
+        """Set whether the optimisation runs now; that it ran once is kept (a signal after it
+        comes between runs)."""
         self._running, self._ran = value, self._ran or value
 
     def __enter__(self) -> Interrupts:

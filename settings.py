@@ -152,7 +152,7 @@ class Settings:
         False, "start afresh even if a saved state (or a video's finished frames) of the same"
         " run could be resumed",
         batch=False, result=False)
-    iterations: int = option(300, "optimisation steps", type=positive_int)
+    iterations: int = option(300, "optimisation steps", type=positive_int, metavar="N")
     width: int | None = option(
         None, "output width", "the content's", type=positive_int, metavar="W")
     style_scales: tuple[float, ...] | None = option(
@@ -181,12 +181,13 @@ class Settings:
         None, "compute every iteration in tiles of at most N x N pixels (and context around"
         " them), even when the whole image fits", "tiles only where the image does not fit",
         type=parse_tile, metavar="N")
-    content_weight: float = option(5.0, "content loss weight", type=weight)
-    style_weight: float = option(100.0, "style loss weight", type=weight)
+    content_weight: float = option(5.0, "content loss weight", type=weight, metavar="W")
+    style_weight: float = option(100.0, "style loss weight", type=weight, metavar="W")
     style_blend_weights: tuple[float, ...] | None = option(
         None, "one weight per style, normalised to sum 1", "equal", type=weight, nargs="+",
         metavar="W")
-    tv_weight: float = option(100.0, "total variation (smoothness) weight", type=weight)
+    tv_weight: float = option(
+        100.0, "total variation (smoothness) weight", type=weight, metavar="W")
     content_weight_blend: float | None = option(
         None, "content layers relu4_2 weighted B and relu5_2 weighted 1-B", str(CONTENT_BLEND),
         type=fraction, metavar="B")
@@ -203,10 +204,10 @@ class Settings:
     optimizer: str = option(
         "adam", "Adam, or L-BFGS (the paper's; --iterations counts its iterations)",
         choices=OPTIMIZERS)
-    learning_rate: float = option(20.0, "Adam's step size", type=positive_float)
-    beta1: float = option(0.9, "Adam's beta1", type=beta)
-    beta2: float = option(0.999, "Adam's beta2", type=beta)
-    epsilon: float = option(1e-8, "Adam's epsilon", type=positive_float)
+    learning_rate: float = option(20.0, "Adam's step size", type=positive_float, metavar="R")
+    beta1: float = option(0.9, "Adam's beta1", type=beta, metavar="B1")
+    beta2: float = option(0.999, "Adam's beta2", type=beta, metavar="B2")
+    epsilon: float = option(1e-8, "Adam's epsilon", type=positive_float, metavar="EPS")
     average_decay: float = option(
         0.8, "Adam: each size's result is the moving average of its iterates with this decay"
         " (bias-corrected), when its loss is lower than the last iterate's; 0: the last"
@@ -248,7 +249,7 @@ class Settings:
         choices=FRAME_INITS)
     temporal_weight: float = option(
         1000.0, "video: weight of the temporal loss mean(mask * (x - warped previous output)**2),"
-        " mask 0 where the flow is unreliable", type=weight)
+        " mask 0 where the flow is unreliable", type=weight, metavar="W")
     seed: int | None = option(
         None, "seed for the noise, making runs repeatable", "none, random", type=natural,
         metavar="N")
@@ -299,6 +300,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser that raises UsageError instead of printing usage and exiting."""
 
     def error(self, message: str) -> None:
+        """Raise the message as a UsageError (main prints it as one line)."""
         raise UsageError(message)
 
 

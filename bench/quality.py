@@ -72,7 +72,7 @@ class Bench:
         )
         return run.totals[1]
 
-    def reference(self, content: Path, style: Path, width: int) -> tuple[float, float]:
+    def reference(self, content: Path, style: Path) -> tuple[float, float]:
         """(objective, seconds) of the classic run, from an earlier bench of this folder if any."""
         kept = (
             self.folder / f"reference-{content.stem}-{style.stem}-{self.reference_iterations}.json"
@@ -109,7 +109,7 @@ def compare(args: argparse.Namespace, folder: Path) -> None:
     for width, height in args.sizes:
         for name, (content_file, style) in pairs(args).items():
             content = bench.prepare_image(content_file, width, height, folder)
-            target, reference_seconds = runs.reference(content, style, width)
+            target, reference_seconds = runs.reference(content, style)
             iterations = args.start
             while True:
                 objective, seconds = ours(runs, content, style, width, iterations)

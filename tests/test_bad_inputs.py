@@ -226,7 +226,7 @@ def test_too_big_for_the_memory(files, network_path, tmp_path, capsys, monkeypat
     assert neural_style.main(argv(files, network_path, "--no-memory-check")) == 0
 
 
-def test_a_budget_that_fits_in_tiles_reads_small_inputs(files, network_path, tmp_path):
+def test_a_budget_that_fits_in_tiles_reads_small_inputs(files, network_path):
     # 1 GB is too little for the whole image (Python and TensorFlow alone count for 1.2 GB
     # there) but enough in tiles; reading the tiny inputs is not refused.
     output = images.fit_width(Size(24, 32), 32)
@@ -234,7 +234,7 @@ def test_a_budget_that_fits_in_tiles_reads_small_inputs(files, network_path, tmp
     assert neural_style.main(argv(files, network_path, "--max-memory", "1GB", "--quiet")) == 0
 
 
-def test_a_tile_larger_than_the_image_counts_the_image(files, network_path, tmp_path):
+def test_a_tile_larger_than_the_image_counts_the_image(files, network_path):
     # One window holds the whole 32x24 output: the run is not tiled, nor estimated as 2048².
     argv_ = argv(files, network_path, "--tile-size", "2048", "--max-memory", "4GB", "--quiet")
     assert neural_style.main(argv_) == 0

@@ -285,8 +285,6 @@ def test_help_shows_every_option_with_defaults(capsys, monkeypatch):
 
 def test_first_losses_are_the_output_sizes_with_several_scales(network_path, tmp_path, capsys):
     """Coarse to fine still prints the starting image's losses at the output size first."""
-    from conftest import save, smooth_image
-
     content = save(tmp_path / "c.png", smooth_image(64, 72, 5))
     style = save(tmp_path / "s.png", smooth_image(64, 64, 6))
     initial = save(tmp_path / "i.png", smooth_image(64, 72, 7))

@@ -128,7 +128,7 @@ def test_stopped_run_resumes_to_the_same_bytes(inputs, network_path, tmp_path, c
 
 
 def test_a_stop_at_the_last_iteration_writes_the_runs_output(
-    inputs, network_path, tmp_path, capsys, monkeypatch
+    inputs, network_path, tmp_path, monkeypatch
 ):
     reference = tmp_path / "reference.png"
     assert neural_style.main(args(inputs, network_path, reference, "--quiet")) == 0
@@ -138,7 +138,7 @@ def test_a_stop_at_the_last_iteration_writes_the_runs_output(
     assert output.read_bytes() == reference.read_bytes()  # rounded by its loss, as without
 
 
-def test_a_stop_at_a_checkpoint_writes_it(inputs, network_path, tmp_path, capsys, monkeypatch):
+def test_a_stop_at_a_checkpoint_writes_it(inputs, network_path, tmp_path, monkeypatch):
     def checkpoints(folder: Path, *extra: str) -> dict[str, bytes]:
         folder.mkdir()
         pattern = ("--checkpoint-output", str(folder / "c%s.png"), "--checkpoint-iterations")
