@@ -196,7 +196,7 @@ def _written(ready: list[tuple[int, Settings]]) -> dict[str, tuple[int, str]]:
     }
     written: dict[str, tuple[int, str]] = {}
     for number, item in ready:
-        unfinished = interrupted_path(item.output) if item.output else None
+        unfinished = options.interrupted_path(item.output) if item.output else None
         for path in (item.output, unfinished, item.progress_plot, item.contact_sheet):
             if path is None:
                 continue
@@ -222,12 +222,6 @@ def _check_checkpoints(one: tuple[int, Settings], other: tuple[int, Settings]) -
 def in_shard(index: int, shard: tuple[int, int] | None) -> bool:
     """Whether the job at 0-based index belongs to shard (K, N): index % N == K."""
     return shard is None or index % shard[1] == shard[0]
-
-
-def interrupted_path(output: str) -> str:
-    """Where a batch job's unfinished best image goes: NAME.interrupted.EXT beside output."""
-    name, extension = os.path.splitext(output)
-    return f"{name}.interrupted{extension}"
 
 
 @dataclass
@@ -341,7 +335,7 @@ def _run_job(
     item: Settings, weights: object, interrupts: Interrupts, label: str, cache: dict
 ) -> None:
     """One job of the batch; its unfinished image of an earlier run goes once it is done."""
-    unfinished = interrupted_path(item.output)
+    unfinished = options.interrupted_path(item.output)
     job.run(item, weights, interrupts, unfinished, label, cache)
     if os.path.exists(unfinished):  # an earlier run's, now superseded
         os.remove(unfinished)

@@ -63,7 +63,9 @@ _CMS_SOURCES = {
 }
 # Files in these formats get an embedded sRGB profile.
 _TAGGED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp")
-# atomic_output's temporary of NAME.EXT: .NAME.tmp-XXXXXXXX.EXT (8 hex digits).
+# atomic_output's temporary of NAME.EXT: .NAME.tmp-XXXXXXXX.EXT (8 hex digits), so many
+# bytes longer than the file's name.
+TEMPORARY_ADDS = len("." + ".tmp-01234567")
 _TEMPORARY = re.compile(r"\.(.+)\.tmp-[0-9a-f]{8}(\.[^.]*)?")
 
 
@@ -237,8 +239,9 @@ def _check_extension(path: str) -> None:
         )
 
 
-def check_output(path: str, image: bool = True) -> None:
-    """Raise ValueError unless an image (any file if not image) can be written to path.
+def check_output(path: str, image: bool = True, added: int = TEMPORARY_ADDS) -> None:
+    """Raise ValueError unless an image (any file if not image) can be written to path, and
+    its name made longer by added bytes (its temporary's, atomic_output's) still fits.
 
     Folders that do not exist yet are created by atomic_output at write time, so only the
     nearest existing ancestor must be a writable folder. Missing folders are fine.
@@ -254,6 +257,17 @@ def check_output(path: str, image: bool = True) -> None:
         raise ValueError(f"{path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{path}: folder {folder} is not writable")
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (AttributeError, OSError, ValueError):  # Windows has no pathconf: NTFS's limit
+        limit = 255
+    length = len(os.fsencode(os.path.basename(path)))
+    if length + added > limit:
+        raise ValueError(
+            f"{path}: the file name is too long ({length} bytes): the files written beside it"
+            f" (its temporary, a run's state) need names {added} bytes longer, and a name has"
+            f" at most {limit} here"
+        )
 
 
 @contextlib.contextmanager

@@ -335,6 +335,12 @@ def state_path(output: str) -> str:
     return output + ".state"
 
 
+def interrupted_path(output: str) -> str:
+    """Where a batch job's unfinished best image goes: NAME.interrupted.EXT beside output."""
+    name, extension = os.path.splitext(output)
+    return f"{name}.interrupted{extension}"
+
+
 # --- layer and blend weights ----------------------------------------------------------------
 
 
@@ -530,6 +536,19 @@ def _outputs(settings: Settings, video: bool) -> list[tuple[str, str]]:
     return outputs
 
 
+def _added(settings: Settings, option_flag: str, path: str) -> int:
+    """How many bytes longer than path's name is the longest name the run writes for it: none
+    for the log (appended in place), a temporary's for the others; for --output, its state's
+    temporary (or a batch job's unfinished image's)."""
+    if option_flag == "--progress-log":
+        return 0
+    longest = path
+    if option_flag == "--output":
+        longest = interrupted_path(path) if settings.batch else state_path(path)
+    grown = len(os.fsencode(os.path.basename(longest))) - len(os.fsencode(os.path.basename(path)))
+    return grown + images.TEMPORARY_ADDS
+
+
 def _check_paths(settings: Settings, video: bool) -> None:
     """UsageError for an input that does not exist or an output that cannot be written (a
     video's --content and --output excepted)."""
@@ -537,10 +556,14 @@ def _check_paths(settings: Settings, video: bool) -> None:
         check_input(option_flag, path)
     outputs = _outputs(settings, video)
     if settings.checkpoint_output:
-        outputs.append(("--checkpoint-output", media.numbered(settings.checkpoint_output, 1)))
+        # the longest of their names: the last iteration's
+        last = media.numbered(settings.checkpoint_output, settings.iterations)
+        outputs.append(("--checkpoint-output", last))
     for option_flag, path in outputs:
         try:
-            images.check_output(path, image=option_flag != "--progress-log")
+            images.check_output(
+                path, option_flag != "--progress-log", _added(settings, option_flag, path)
+            )
         except ValueError as exc:
             raise UsageError(f"{option_flag}: {exc}") from None
     # The log is appended to, in place (the images are replaced, which needs the folder only).

@@ -507,3 +507,26 @@ def test_output_folder_is_created(files, network_path, tmp_path):
     assert os.listdir(out.parent) == ["o.jpg"]
     with Image.open(out) as written:
         assert written.format == "JPEG" and written.size == (32, 24)
+
+
+def test_a_name_too_long_for_the_files_beside_it(files, network_path, tmp_path, capsys):
+    """The output's state's temporary is 20 bytes longer than its name; a batch job's
+    unfinished image's temporary 26. Found before any work, not when the output is written."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    fits, too_long = (tmp_path / ("a" * (limit - 20 - 4) + n + ".png") for n in ("", "b"))
+    extra = ("--checkpoint-iterations", "1", "--state-interval", "1e-9")
+    assert neural_style.main(argv(files, network_path, "--output", str(too_long))) == 2
+    err = capsys.readouterr().err
+    assert f"--output: {too_long}: the file name is too long ({limit - 19} bytes)" in err
+    assert not (tmp_path / "out").exists() and not too_long.exists()
+    assert neural_style.main(argv(files, network_path, "--output", str(fits), *extra[2:])) == 0
+    assert fits.is_file()
+    long_checkpoint = "c" * (limit - 14 - 5) + "%s.png"  # 1 digit fits, 2 do not
+    checkpoints = ("--checkpoint-output", str(tmp_path / long_checkpoint), *extra[:2])
+    assert neural_style.main(argv(files, network_path, *checkpoints, "--iterations", "10")) == 2
+    assert "--checkpoint-output:" in capsys.readouterr().err
+    manifest = tmp_path / "jobs.csv"
+    row = f"{files['content']},{files['style']},{tmp_path / ('d' * (limit - 26 - 3) + '.png')}"
+    manifest.write_text(f"content,styles,output\n{row}\n")
+    assert neural_style.main(["--batch", str(manifest), "--network", str(network_path)]) == 1
+    assert "the file name is too long" in capsys.readouterr().err
