@@ -102,15 +102,17 @@ class _Saver:
         for path in _stale(settings, unfinished):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
-        # An output beside a state passed the options' check as an interrupted run's: not so
-        # if the state is another run's (a damaged one tells nothing: the run starts afresh).
-        exists = os.path.exists(settings.output) and os.path.exists(self.path)
-        owner = state.owner(self.path) if exists and not settings.overwrite else None
+        # Another run's state (not a damaged one, which tells nothing) is that run's work: it
+        # is replaced only under --overwrite. An output beside it passed the options' check as
+        # an interrupted run's.
+        exists = os.path.exists(self.path) and not settings.overwrite
+        owner = state.owner(self.path) if exists else None
         if owner not in (None, self.fingerprint):
+            output = os.path.exists(settings.output)
             raise UsageError(
-                f"--output: {settings.output} exists, and {self.path} beside it is another"
-                " run's state (other inputs, network or options); pass --overwrite to replace"
-                " them"
+                (f"--output: {settings.output} exists, and " if output else "")
+                + f"{self.path} is another run's state (other inputs, network or options), which"
+                " that run's command resumes; pass --overwrite to replace it"
             )
         if settings.restart:
             return None

@@ -137,8 +137,9 @@ class Settings:
         " (.mp4, .mkv, .webm, ...), a folder or a frame pattern (out/%%05d.png)", "none",
         result=False, metavar="PATH")
     overwrite: bool = option(
-        False, "replace an existing --output (else that is an error); with --batch, rerun jobs"
-        " whose output exists (else they are skipped)", batch=False, result=False)
+        False, "replace an existing --output, or another command's saved state or video frames"
+        " (else that is an error); with --batch, rerun jobs whose output exists (else they are"
+        " skipped)", batch=False, result=False)
     checkpoint_output: str | None = option(
         None, "checkpoint file names, with a placeholder for the iteration: %%s, %%05d or"
         " {:05}", result=False, metavar="PATTERN")

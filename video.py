@@ -707,11 +707,18 @@ def run(
     styles, initial = inputs.load_styles(settings, first_frame(clip, size))
     network = load_network()  # first: a download makes the file that run_key names
     work = Work(settings.output, run_key(settings, clip))
-    if _exists(settings.output, kind) and not settings.overwrite and not work.owned():
-        raise UsageError(
-            f"--output: {settings.output} exists, and the unfinished run beside it ({work.path})"
-            " is another command's; pass --overwrite to replace them"
-        )
+    if not settings.overwrite and not work.owned():
+        # Another command's output, or its finished frames: its work, which it resumes.
+        if _exists(settings.output, kind):
+            raise UsageError(
+                f"--output: {settings.output} exists, and the unfinished run beside it"
+                f" ({work.path}) is another command's; pass --overwrite to replace them"
+            )
+        if os.path.isfile(work.frame(1)):
+            raise UsageError(
+                f"{work.path} holds another command's finished frames (its inputs, network or"
+                " options differ), which that command resumes; pass --overwrite to replace them"
+            )
     remove_stale(settings.output, kind)
     frames = _Frames(settings, clip, network, work)
     frames.styles, frames.initial = styles, initial

@@ -277,6 +277,26 @@ def test_another_runs_state_and_restart(inputs, network_path, tmp_path, capsys, 
     assert not saved.exists()
 
 
+def test_another_runs_state_without_its_output_is_kept(
+    inputs, network_path, tmp_path, capsys, monkeypatch
+):
+    """As after a SIGKILL: a state and no output. Another command does not replace it."""
+    output = tmp_path / "out.png"
+    stop_at(monkeypatch, 3)
+    assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 143
+    monkeypatch.undo()
+    output.unlink()
+    saved = Path(settings.state_path(str(output)))
+    kept = saved.read_bytes()
+    other = args(inputs, network_path, output, "--style-weight", "50")
+    assert neural_style.main(other) == 2
+    err = capsys.readouterr().err
+    assert f"error: {saved} is another run's state" in err and "--overwrite" in err
+    assert saved.read_bytes() == kept and not output.exists()
+    assert neural_style.main(args(inputs, network_path, output)) == 0  # its own command
+    assert "resuming at iteration" in capsys.readouterr().err
+
+
 def test_fingerprint_counts_what_changes_the_result(inputs, network_path, tmp_path):
     base = settings.from_namespace(
         settings.build_parser().parse_args(args(inputs, network_path, tmp_path / "o.png"))

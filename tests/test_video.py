@@ -192,6 +192,19 @@ def test_killed_run_resumes_at_the_next_frame(style, network_path, tmp_path):
         assert np.array_equal(resumed, straight)
 
 
+def test_another_commands_frames_are_kept_without_overwrite(
+    clip, style, network_path, tmp_path, capsys
+):
+    output = tmp_path / "out.mp4"
+    work = video.Work(str(output), "another command's key")
+    work.save(1, np.zeros((4, 6, 3), np.float32))
+    argv = video_args(clip, style, output, network_path)
+    assert neural_style.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{work.path} holds another command's finished frames" in err
+    assert os.path.isfile(work.frame(1)) and not output.exists()
+
+
 def test_the_work_folder_resumes_its_own_frames_unless_restarted(tmp_path):
     output = str(tmp_path / "out.mp4")
     work = video.Work(output, "key")
