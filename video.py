@@ -725,9 +725,8 @@ def run(
     done = work.resume(settings.restart)
     frames.bar = _Bar(settings, clip.count, done)
     if done:
-        frames.bar.say(
-            f"resuming at frame {done + 1}/{clip.count}: {done} frames done in {work.path}"
-        )
+        where = f"at frame {done + 1}/{clip.count}" if done < clip.count else "at the output"
+        frames.bar.say(f"resuming {where}: {done} frames done in {work.path}")
     interrupts.running = True  # from here on a signal ends the run between iterations
     try:
         with job.deterministic(settings.seed is not None):  # same seed, same bytes

@@ -192,6 +192,22 @@ def test_killed_run_resumes_at_the_next_frame(style, network_path, tmp_path):
         assert np.array_equal(resumed, straight)
 
 
+def test_a_run_that_ended_while_assembling_resumes_at_the_output(
+    clip, style, network_path, tmp_path, capsys, monkeypatch
+):
+    def full(*args):
+        raise ValueError("no space left")
+
+    output = tmp_path / "out.mp4"
+    argv = video_args(clip, style, output, network_path)
+    monkeypatch.setattr(video, "assemble", full)
+    assert neural_style.main(argv) == 1
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert neural_style.main(argv) == 0 and output.is_file()
+    assert "resuming at the output: 6 frames done in" in capsys.readouterr().err
+
+
 def test_another_commands_frames_are_kept_without_overwrite(
     clip, style, network_path, tmp_path, capsys
 ):
