@@ -482,13 +482,16 @@ def _check_checkpoints(settings: Settings) -> None:
     if pattern is None:
         return
     try:
-        distinct = media.numbered(pattern, 1) != media.numbered(pattern, 2)
+        one, many = (os.path.basename(media.numbered(pattern, n)) for n in (1, 123))
     except ValueError:
-        distinct = False
-    if not distinct:
+        one = many = ""
+    # The number in digits, in one place, nothing else changed: not %c, %5s, %x, %o, ...
+    # (whose names had control characters or spaces, or were not found as checkpoints).
+    digits = re.sub(r"\d+", "#", one) == re.sub(r"\d+", "#", many) and "123" in many
+    if one == many or not digits:
         raise UsageError(
-            f"--checkpoint-output '{pattern}' needs one placeholder for the iteration "
-            "(e.g. out%s.jpg, out%05d.jpg or out{:05}.jpg)"
+            f"--checkpoint-output '{pattern}' needs one placeholder for the iteration in digits"
+            " (e.g. out%s.jpg, out%05d.jpg or out{:05}.jpg)"
         )
 
 
