@@ -276,6 +276,7 @@ def _ready(item: Settings | str, overwrite: bool, on_gpu: bool) -> bool:
         return False  # (a folder there is the job's error, from validate)
     options.validate(item)
     inputs.check_inputs(item, on_gpu)
+    job.check_state(item)  # before the network loads, for the first job to run
     return True
 
 

@@ -96,12 +96,8 @@ class _Saver:
         self.last: float | None = None  # when the state was last saved (or the work began)
         self.failed = False
 
-    def resume(self, settings: Settings, unfinished: str, label: str) -> stylize.RunState | None:
-        """The saved state to go on from, if any (not under --restart); says so in one line."""
-        # A kill mid-write leaves a temporary file behind: an earlier run's, removed here.
-        for path in _stale(settings, unfinished):
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+    def check(self, settings: Settings) -> None:
+        """UsageError if the state beside the output is another run's (not under --overwrite)."""
         # Another run's state (not a damaged one, which tells nothing) is that run's work: it
         # is replaced only under --overwrite. An output beside it passed the options' check as
         # an interrupted run's.
@@ -114,6 +110,14 @@ class _Saver:
                 + f"{self.path} is another run's state (other inputs, network or options), which"
                 " that run's command resumes; pass --overwrite to replace it"
             )
+
+    def resume(self, settings: Settings, unfinished: str, label: str) -> stylize.RunState | None:
+        """The saved state to go on from, if any (not under --restart); says so in one line."""
+        # A kill mid-write leaves a temporary file behind: an earlier run's, removed here.
+        for path in _stale(settings, unfinished):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        self.check(settings)
         if settings.restart:
             return None
         found = state.load(self.path, self.fingerprint)
@@ -144,6 +148,12 @@ class _Saver:
         """The output is written: the state is not needed any more."""
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.path)
+
+
+def check_state(settings: Settings) -> None:
+    """UsageError if another run's state is beside the output: said before the network loads
+    (run() checks again, for a caller that did not)."""
+    _Saver(settings).check(settings)
 
 
 def run(

@@ -202,6 +202,7 @@ def _main(argv: list[str] | None) -> int:
             options.validate(settings)
             inputs.check_inputs(settings, gpu)
             loaded = inputs.load_inputs(settings)  # a damaged image is found before the network
+            job.check_state(settings)
             job.run(settings, load_network(settings), interrupts, settings.output, loaded=loaded)
         if interrupts.stop():  # the signal came during the last iteration or the writing
             raise Interrupted(interrupts.signum, f"after the run; {settings.output} is done")

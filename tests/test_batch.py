@@ -283,6 +283,11 @@ def test_a_single_runs_interrupted_output_is_resumed_not_skipped(
     assert output.is_file() and (tmp_path / "o.jpg.state").is_file()
     monkeypatch.setattr(stylize, "stylize", real)
     row = f"{inputs['content']},{inputs['style1']},{output}"
+    other = write_csv(tmp_path / "other.csv", "content,styles,output,tv_weight", row + ",3")
+    with monkeypatch.context() as patched:  # another run's state: failed before any loading
+        patched.setattr(neural_style, "load_network", lambda settings: pytest.fail("loaded"))
+        assert neural_style.main(["--batch", str(other), *argv]) == 1
+    assert "is another run's state" in capsys.readouterr().err
     manifest = write_csv(tmp_path / "jobs.csv", "content,styles,output", row)
     assert neural_style.main(["--batch", str(manifest), *argv]) == 0
     err = capsys.readouterr().err

@@ -289,7 +289,9 @@ def test_another_runs_state_without_its_output_is_kept(
     saved = Path(settings.state_path(str(output)))
     kept = saved.read_bytes()
     other = args(inputs, network_path, output, "--style-weight", "50")
-    assert neural_style.main(other) == 2
+    with monkeypatch.context() as patched:  # said before the network is loaded
+        patched.setattr(neural_style, "load_network", lambda settings: pytest.fail("loaded"))
+        assert neural_style.main(other) == 2
     err = capsys.readouterr().err
     assert f"error: {saved} is another run's state" in err and "--overwrite" in err
     assert saved.read_bytes() == kept and not output.exists()
