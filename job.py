@@ -47,7 +47,7 @@ def deterministic(on: bool) -> Iterator[None]:
         (tf_config.enable_op_determinism if before else tf_config.disable_op_determinism)()
 
 
-def _as_written(image: np.ndarray, settings: Settings, content: np.ndarray) -> np.ndarray:
+def as_written(image: np.ndarray, settings: Settings, content: np.ndarray) -> np.ndarray:
     """An image as it is written: with the content's colours under --preserve-colors luminance."""
     if settings.preserve_colors == "luminance":
         return colors.preserve_luminance(image, content)
@@ -60,7 +60,7 @@ def _finished(
     """The steps with their images as written, for every file and the contact sheet alike."""
     for step in steps:
         if step.image is not None:
-            step = dataclasses.replace(step, image=_as_written(step.image, settings, content))
+            step = dataclasses.replace(step, image=as_written(step.image, settings, content))
         yield step
 
 
@@ -214,7 +214,7 @@ def run(
     except stylize.RunFailed as exc:
         if exc.best is None:
             raise ValueError(f"{exc} (no image written: there was no good one yet)") from None
-        images.write_image(unfinished, _as_written(exc.best, settings, content))
+        images.write_image(unfinished, as_written(exc.best, settings, content))
         raise ValueError(f"{exc} (best image so far written to {unfinished})") from None
     finally:
         interrupts.running = False

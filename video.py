@@ -32,13 +32,12 @@ from typing import NamedTuple
 import numpy as np
 
 if __package__:  # installed: the modules are the package neural_style_tf2
-    from . import colors, flow, hardware, images, inputs, job, media, progress, state, stylize, vgg
+    from . import flow, hardware, images, inputs, job, media, progress, state, stylize, vgg
     from . import settings as options
     from .images import Size
     from .interrupts import Interrupted, Interrupts
     from .settings import Settings, UsageError
 else:  # a checkout: the modules side by side
-    import colors
     import flow
     import hardware
     import images
@@ -668,9 +667,7 @@ def assemble(settings: Settings, clip: Clip, kind: str, work: Work, count: int) 
         contents = resized(clip.frames(), size) if settings.preserve_colors == "luminance" else None
         for number in range(1, count + 1):
             image = work.load(number)
-            if contents is not None:
-                image = colors.preserve_luminance(image, next(contents))
-            yield image
+            yield image if contents is None else job.as_written(image, settings, next(contents))
 
     if kind == "video":
         write_video(settings.output, finished(), clip, work.path)

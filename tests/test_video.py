@@ -17,6 +17,7 @@ from clips import moving_squares, texture, write_frames, write_video
 from conftest import ROOT
 from PIL import Image
 
+import colors
 import flow
 import neural_style
 import video
@@ -94,6 +95,23 @@ def test_frames_in_width_and_pattern_out(style, network_path, tmp_path):
     names = sorted(p.name for p in output.parent.iterdir())
     assert names == ["f001.png", "f002.png", "f003.png", "f004.png"]
     assert Image.open(output.parent / "f004.png").size == (16, 12)
+
+
+def test_preserve_colors_luminance_takes_each_frames_colours(style, network_path, tmp_path):
+    """The frames as made, with each content frame's chroma (as a still image's output)."""
+    content = moving_squares(24, 32).frames(3)
+    frames = write_frames(tmp_path / "in", content)
+    plain, kept = tmp_path / "plain", tmp_path / "kept"
+    seed = ("--seed", "1", "--quiet")
+    assert neural_style.main(video_args(frames, style, f"{plain}/", network_path, *seed)) == 0
+    argv = video_args(frames, style, f"{kept}/", network_path, *seed, "--preserve-colors")
+    assert neural_style.main(argv) == 0
+    for made, written, frame in zip(
+        read_frames(plain, 3), read_frames(kept, 3), content, strict=True
+    ):
+        expected = colors.preserve_luminance(made, frame.astype(np.float32))
+        assert np.abs(written - expected).max() <= 1  # both rounded to 8 bits
+        assert np.abs(written - made).max() > 10
 
 
 @pytest.mark.parametrize(("source", "output"), [(".m4v", ".gif"), (".ts", ".mkv")])
