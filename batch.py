@@ -31,6 +31,7 @@ else:  # a checkout: the modules side by side
 LIST_SEPARATOR = ";"  # between the values of a list option in a CSV cell
 JSONL_EXTENSIONS = (".jsonl", ".ndjson")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
+DIGITS = "0123456789"
 
 
 def _job_options(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
@@ -156,12 +157,20 @@ def _not_an_option(value: str) -> str:
     return value
 
 
-def _shape(path: str) -> tuple[str, str]:
-    """A file's folder (resolved) and its name with each run of digits as one #: the same
-    for all the checkpoint files of a pattern, so a file is tested only against the patterns
-    that may name it."""
+def _pattern_key(pattern: str) -> tuple[str, str, str]:
+    """Where a checkpoint pattern's files go: their folder (resolved), and the text of their
+    names before and after the number less the digits beside it. Two patterns that may name
+    one file (a%s.png, a1%s.png: a110.png) have one key."""
+    prefix, suffix = media.number_parts(pattern)
+    folder = media.file_key(os.path.dirname(pattern) or ".")
+    return folder, prefix.rstrip(DIGITS), suffix.lstrip(DIGITS)
+
+
+def _name_keys(path: str) -> list[tuple[str, str, str]]:
+    """The keys (_pattern_key) of the patterns that may name path: one per run of digits."""
     folder, name = os.path.split(path)
-    return media.file_key(folder or "."), re.sub(r"\d+", "#", name)
+    folder, name = media.file_key(folder or "."), os.path.normcase(name)
+    return [(folder, name[: m.start()], name[m.end() :]) for m in re.finditer("[0-9]+", name)]
 
 
 def check_distinct(jobs: list[Settings | str]) -> None:
@@ -170,17 +179,18 @@ def check_distinct(jobs: list[Settings | str]) -> None:
     their resolved path, checkpoints by their names."""
     ready = [(number, item) for number, item in enumerate(jobs, 1) if isinstance(item, Settings)]
     written = _written(ready)
-    patterned: dict[tuple[str, str], list[tuple[int, Settings]]] = {}
+    patterned: dict[tuple[str, str, str], list[tuple[int, Settings]]] = {}
     for number, item in ready:
         with contextlib.suppress(ValueError):  # a bad pattern is its own job's error
             if item.checkpoint_output and (item.checkpoint_iterations or 0) > 0:
-                shape = _shape(media.numbered(item.checkpoint_output, 1))
-                patterned.setdefault(shape, []).append((number, item))
+                key = _pattern_key(item.checkpoint_output)
+                patterned.setdefault(key, []).append((number, item))
     for number, path in written.values():
-        for other, item in patterned.get(_shape(path), []):
-            if other != number and options.is_checkpoint(item, path):
-                raise ValueError(f"jobs {number} and {other} both write {path}")
-    for group in patterned.values():  # more than one only if their checkpoints look alike
+        for key in _name_keys(path):
+            for other, item in patterned.get(key, []):
+                if other != number and options.is_checkpoint(item, path):
+                    raise ValueError(f"jobs {number} and {other} both write {path}")
+    for group in patterned.values():  # more than one only if their names may meet
         for pair in itertools.combinations(group, 2):
             _check_checkpoints(*pair)
 

@@ -60,9 +60,32 @@ def numbered(pattern: str, number: int) -> str:
     folder, name = os.path.split(pattern)
     try:
         name = name.format(number) if re.search(r"\{[^{}]*\}", name) else name % number
-    except (TypeError, ValueError, IndexError, KeyError):
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError):  # %c: Overflow
         raise ValueError(f"{pattern}: not one placeholder for a number") from None
     return os.path.join(folder, name)
+
+
+def number_parts(pattern: str) -> tuple[str, str]:
+    """The text of a pattern's file name before and after its number, in the file system's
+    case; ValueError if the pattern cannot take a number."""
+    # Where the names of two long numbers (never padded) differ.
+    names = [os.path.basename(numbered(pattern, n)) for n in (111111111111, 222222222222)]
+    start = len(os.path.commonprefix(names))
+    end = len(names[0]) - len(os.path.commonprefix([n[::-1] for n in names]))
+    return os.path.normcase(names[0][:start]), os.path.normcase(names[0][end:])
+
+
+def number_of(pattern: str, name: str) -> int | None:
+    """The number whose file name under pattern is name, or None if name is none of the
+    pattern's; ValueError if the pattern cannot take a number."""
+    prefix, suffix = number_parts(pattern)
+    name = os.path.normcase(name)
+    digits = name[len(prefix) : len(name) - len(suffix)]
+    fits = name.startswith(prefix) and name.endswith(suffix)
+    if not fits or len(name) <= len(prefix) + len(suffix) or not re.fullmatch("[0-9]+", digits):
+        return None
+    number = int(digits)
+    return number if os.path.normcase(os.path.basename(numbered(pattern, number))) == name else None
 
 
 def file_key(path: str) -> str:

@@ -465,12 +465,11 @@ def is_checkpoint(settings: Settings, path: str) -> bool:
     pattern, every = settings.checkpoint_output, settings.checkpoint_iterations
     if not pattern or not every:
         return False
-    key = media.file_key(path)
-    numbers = {int(digits) for digits in re.findall(r"\d+", os.path.basename(path))}
-    return any(
-        media.file_key(media.numbered(pattern, n)) == key
-        for n in numbers
-        if 0 < n <= settings.iterations and n % every == 0
+    number = media.number_of(pattern, os.path.basename(path))
+    if number is None or not 0 < number <= settings.iterations or number % every:
+        return False
+    return media.file_key(os.path.dirname(path) or ".") == media.file_key(
+        os.path.dirname(pattern) or "."
     )
 
 
@@ -481,14 +480,16 @@ def _check_checkpoints(settings: Settings) -> None:
     pattern = settings.checkpoint_output
     if pattern is None:
         return
+    # The number written in its digits, so that a checkpoint is known by its name: not %c,
+    # %5s, %x or %o, whose names would hold control characters, spaces or other numbers.
     try:
-        one, many = (os.path.basename(media.numbered(pattern, n)) for n in (1, 123))
+        digits = all(
+            media.number_of(pattern, os.path.basename(media.numbered(pattern, n))) == n
+            for n in (1, 123)
+        )
     except ValueError:
-        one = many = ""
-    # The number in digits, in one place, nothing else changed: not %c, %5s, %x, %o, ...
-    # (whose names had control characters or spaces, or were not found as checkpoints).
-    digits = re.sub(r"\d+", "#", one) == re.sub(r"\d+", "#", many) and "123" in many
-    if one == many or not digits:
+        digits = False
+    if not digits:
         raise UsageError(
             f"--checkpoint-output '{pattern}' needs one placeholder for the iteration in digits"
             " (e.g. out%s.jpg, out%05d.jpg or out{:05}.jpg)"

@@ -203,6 +203,16 @@ CHECKPOINTED = "content,styles,output,checkpoint-output,checkpoint-iterations"
             [],
             "jobs 2 and 1 both write k20.png",
         ),
+        (
+            [CHECKPOINTED, "c.png,s.jpg,o.png,a%s.png,10", "d.png,s.jpg,p.png,a1%s.png,10"],
+            [],
+            "jobs 1 and 2 both write a110.png",
+        ),
+        (
+            [CHECKPOINTED, "c.png,s.jpg,o.png,a1%s.png,10", "d.png,s.jpg,p.png,a%s.png,10"],
+            [],
+            "jobs 1 and 2 both write a110.png",
+        ),
         (["content,styles,output"], [], "no jobs"),
         (["content,styles,output", ",,", " , ,"], [], "no jobs"),
         (["c.png,s.jpg,o.jpg"], [], "unknown column 'c.png'; the first line names the columns"),
@@ -293,6 +303,25 @@ def test_a_single_runs_interrupted_output_is_resumed_not_skipped(
     err = capsys.readouterr().err
     assert "resuming at iteration 3/4" in err and "batch: 1 done, 0 skipped" in err
     assert not (tmp_path / "o.jpg.state").exists()
+
+
+def test_distinct_jobs_are_not_compared_pair_by_pair(monkeypatch):
+    """A generated batch of 2000 jobs, each with its own checkpoint names: a checkpoint is
+    tested only against the jobs whose names may meet it (2000 squared took hours)."""
+    calls = []
+    real = settings.is_checkpoint
+    monkeypatch.setattr(settings, "is_checkpoint", lambda *a: calls.append(1) or real(*a))
+    parser = settings.build_parser()
+    base = settings.Settings(iterations=300)
+    jobs = [
+        batch.job_settings(parser, base, {
+            "content": "c.png", "styles": "s.png", "output": f"out/job{k}.png",
+            "checkpoint_output": f"out/job{k}_%04d.png", "checkpoint_iterations": "10",
+        })
+        for k in range(2000)
+    ]  # fmt: skip
+    batch.check_distinct(jobs)
+    assert len(calls) <= 2 * len(jobs)
 
 
 def test_bad_jsonl_and_missing_batch_file(tmp_path, capsys):
