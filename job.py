@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import time
@@ -92,24 +93,34 @@ class _Saver:
 
     def __init__(self, settings: Settings):
         self.path, self.interval = state_path(settings.output), settings.state_interval
-        self.fingerprint = state.fingerprint(settings, network_path(settings))
+        self.settings = settings
         self.last: float | None = None  # when the state was last saved (or the work began)
         self.failed = False
 
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """The run's fingerprint: taken when first needed (it reads every input file)."""
+        return state.fingerprint(self.settings, network_path(self.settings))
+
     def check(self, settings: Settings) -> None:
-        """UsageError if the state beside the output is another run's (not under --overwrite)."""
-        # Another run's state (not a damaged one, which tells nothing) is that run's work: it
-        # is replaced only under --overwrite. An output beside it passed the options' check as
-        # an interrupted run's.
-        exists = os.path.exists(self.path) and not settings.overwrite
-        owner = state.owner(self.path) if exists else None
-        if owner not in (None, self.fingerprint):
-            output = os.path.exists(settings.output)
+        """UsageError if the state beside the output is another run's, unless asked to replace
+        it: by --restart, or by --overwrite if the output exists too."""
+        # Another run's state (not a damaged one, which tells nothing) is that run's work. An
+        # output beside it passed the options' check as that run's interrupted best image.
+        output = os.path.exists(settings.output)
+        if settings.overwrite or (settings.restart and not output):
+            return
+        if not os.path.exists(self.path) or state.owner(self.path) in (None, self.fingerprint):
+            return
+        what = (
+            f"{self.path} is another run's state (other inputs, network or options), which"
+            " that run's command resumes"
+        )
+        if output:
             raise UsageError(
-                (f"--output: {settings.output} exists, and " if output else "")
-                + f"{self.path} is another run's state (other inputs, network or options), which"
-                " that run's command resumes; pass --overwrite to replace it"
+                f"--output: {settings.output} exists, and {what}; pass --overwrite to replace them"
             )
+        raise UsageError(f"{what}; pass --restart to start afresh and replace it")
 
     def resume(self, settings: Settings, unfinished: str, label: str) -> stylize.RunState | None:
         """The saved state to go on from, if any (not under --restart); says so in one line."""
@@ -120,7 +131,7 @@ class _Saver:
         self.check(settings)
         if settings.restart:
             return None
-        found = state.load(self.path, self.fingerprint)
+        found = state.load(self.path, self.fingerprint) if os.path.exists(self.path) else None
         if found is not None and not settings.quiet:
             where = f"{label}: " if label else ""
             print(

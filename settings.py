@@ -137,9 +137,9 @@ class Settings:
         " (.mp4, .mkv, .webm, ...), a folder or a frame pattern (out/%%05d.png)", "none",
         result=False, metavar="PATH")
     overwrite: bool = option(
-        False, "replace an existing --output, or another command's saved state or video frames"
-        " (else that is an error); with --batch, rerun jobs whose output exists (else they are"
-        " skipped)", batch=False, result=False)
+        False, "replace an existing --output (else that is an error), and another command's"
+        " saved state or video frames beside it; with --batch, rerun jobs whose output exists"
+        " (else they are skipped)", batch=False, result=False)
     checkpoint_output: str | None = option(
         None, "checkpoint file names, with a placeholder for the iteration: %%s, %%05d or"
         " {:05}", result=False, metavar="PATTERN")
@@ -150,8 +150,8 @@ class Settings:
         " work, as well as at checkpoints and on SIGINT/SIGTERM/SIGHUP; 0: not by time",
         batch=False, result=False, type=weight, metavar="S")
     restart: bool = option(
-        False, "start afresh even if a saved state (or a video's finished frames) of the same"
-        " run could be resumed",
+        False, "start afresh, replacing a saved state (or a video's finished frames) beside the"
+        " output, this command's or another's",
         batch=False, result=False)
     iterations: int = option(300, "optimisation steps", type=positive_int, metavar="N")
     width: int | None = option(

@@ -711,10 +711,11 @@ def run(
                 f"--output: {settings.output} exists, and the unfinished run beside it"
                 f" ({work.path}) is another command's; pass --overwrite to replace them"
             )
-        if os.path.isfile(work.frame(1)):
+        if os.path.isfile(work.frame(1)) and not settings.restart:
             raise UsageError(
                 f"{work.path} holds another command's finished frames (its inputs, network or"
-                " options differ), which that command resumes; pass --overwrite to replace them"
+                " options differ), which that command resumes; pass --restart to start afresh and"
+                " replace them"
             )
     remove_stale(settings.output, kind)
     frames = _Frames(settings, clip, network, work)

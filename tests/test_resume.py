@@ -280,7 +280,8 @@ def test_another_runs_state_and_restart(inputs, network_path, tmp_path, capsys, 
 def test_another_runs_state_without_its_output_is_kept(
     inputs, network_path, tmp_path, capsys, monkeypatch
 ):
-    """As after a SIGKILL: a state and no output. Another command does not replace it."""
+    """As after a SIGKILL: a state and no output. Another command does not replace it but
+    under --restart."""
     output = tmp_path / "out.png"
     stop_at(monkeypatch, 3)
     assert neural_style.main(args(inputs, network_path, output, "--quiet")) == 143
@@ -293,10 +294,27 @@ def test_another_runs_state_without_its_output_is_kept(
         patched.setattr(neural_style, "load_network", lambda settings: pytest.fail("loaded"))
         assert neural_style.main(other) == 2
     err = capsys.readouterr().err
-    assert f"error: {saved} is another run's state" in err and "--overwrite" in err
+    assert f"error: {saved} is another run's state" in err and "pass --restart" in err
     assert saved.read_bytes() == kept and not output.exists()
     assert neural_style.main(args(inputs, network_path, output)) == 0  # its own command
     assert "resuming at iteration" in capsys.readouterr().err
+    output.unlink()
+    saved.write_bytes(kept)
+    assert neural_style.main([*other, "--restart"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming" not in err and output.is_file() and not saved.exists()
+
+
+def test_a_run_reads_its_inputs_once_for_its_fingerprint(
+    inputs, network_path, tmp_path, monkeypatch
+):
+    hashed = []
+    real = state.network.sha256_file
+    monkeypatch.setattr(state.network, "sha256_file", lambda p: hashed.append(p) or real(p))
+    output = tmp_path / "out.png"
+    argv = args(inputs, network_path, output, "--quiet", "--state-interval", "1e-9")
+    assert neural_style.main(argv) == 0
+    assert sorted(hashed) == sorted([str(inputs["content"]), str(inputs["style1"])])
 
 
 def test_fingerprint_counts_what_changes_the_result(inputs, network_path, tmp_path):

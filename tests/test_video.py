@@ -237,6 +237,8 @@ def test_another_commands_frames_are_kept_without_overwrite(
     err = capsys.readouterr().err
     assert f"{work.path} holds another command's finished frames" in err
     assert os.path.isfile(work.frame(1)) and not output.exists()
+    assert neural_style.main([*argv, "--restart"]) == 0
+    assert output.is_file() and not os.path.exists(work.path)
 
 
 def test_the_work_folder_resumes_its_own_frames_unless_restarted(tmp_path):
