@@ -65,13 +65,14 @@ def read_rows(path: str, parser: argparse.ArgumentParser) -> list[dict]:
     dest: value} dicts; rows with no value are no jobs (a spreadsheet's blank lines)."""
     allowed = _job_options(parser)
     try:
+        # Read whole (a pipe, <(...), can be read once), as UTF-8 whatever the locale's
+        # encoding; utf-8-sig: spreadsheets often start a CSV with a byte order mark.
         if path == "-":
-            text = sys.stdin.read()
-        else:  # read whole: a pipe (<(...)) can be read once
-            # utf-8-sig: spreadsheets often start a CSV with a byte order mark.
-            with open(path, newline="", encoding="utf-8-sig") as file:
-                text = file.read()
-        rows = _rows(path, text.removeprefix("\ufeff"), allowed)
+            data = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as file:
+                data = file.read()
+        rows = _rows(path, data.decode("utf-8-sig"), allowed)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ValueError(f"{path}: not a UTF-8 CSV or JSON Lines file ({exc})") from None
     rows = [row for row in rows if any(_given(value) for value in row.values())]
@@ -93,7 +94,8 @@ def _rows(path: str, text: str, allowed: dict) -> list[dict]:
         raise ValueError(f"{path}: a JSON array; give one JSON object per line (JSON Lines)")
     if path.lower().endswith(JSONL_EXTENSIONS) or start == "{":
         rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # split("\n"), not splitlines(): U+2028 and the like may stand in a JSON string
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -244,8 +246,8 @@ class Summary:
     failed: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        """The closing summary: one line of counts (the jobs not run, if a signal or the
-        network ended the batch), then one line per failure."""
+        """The closing summary: one line of counts (and of the jobs not run or not finished,
+        if a signal or the network ended the batch), then one line per failure."""
         counts = f"batch: {self.done} done, {self.skipped} skipped, {len(self.failed)} failed"
         left = self.jobs - self.done - self.skipped - len(self.failed)
         counts += f", {left} not run" if left else ""

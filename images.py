@@ -257,16 +257,16 @@ def check_output(path: str, image: bool = True, added: int = TEMPORARY_ADDS) -> 
         raise ValueError(f"{path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{path}: folder {folder} is not writable")
+    name = os.path.basename(path)
     try:
-        limit = os.pathconf(folder, "PC_NAME_MAX")
-    except (AttributeError, OSError, ValueError):  # Windows has no pathconf: NTFS's limit
-        limit = 255
-    length = len(os.fsencode(os.path.basename(path)))
+        limit, length = os.pathconf(folder, "PC_NAME_MAX"), len(os.fsencode(name))
+    except (AttributeError, OSError, ValueError):  # no pathconf (Windows): NTFS's limit,
+        limit, length = 255, len(name.encode("utf-16-le")) // 2  # in UTF-16 units
     if length + added > limit:
         raise ValueError(
-            f"{path}: the file name is too long ({length} bytes): the files written beside it"
-            f" (its temporary, a run's state) need names {added} bytes longer, and a name has"
-            f" at most {limit} here"
+            f"{path}: the file name is too long ({length} long): the files written beside it"
+            f" (its temporary, a run's state) need names {added} longer, and a name is at most"
+            f" {limit} long here"
         )
 
 

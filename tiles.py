@@ -262,8 +262,8 @@ def _window_sums(
     return {name: ftf(x) for name, x in _window_cores(net, layers, pooling, window, core).items()}
 
 
-# Traced once for each window shape, layers and pooling in a process, and not at every call:
-# a tiled video's frames each take their content targets through them.
+# Compiled once for the process, traced once per window shape, layers and pooling: a tiled
+# video's frames each take their content targets through them.
 _compiled_cores = vgg.compiled(_window_cores)
 _compiled_sums = vgg.compiled(_window_sums)
 

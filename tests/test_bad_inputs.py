@@ -512,12 +512,14 @@ def test_output_folder_is_created(files, network_path, tmp_path):
 def test_a_name_too_long_for_the_files_beside_it(files, network_path, tmp_path, capsys):
     """The output's state's temporary is 20 bytes longer than its name; a batch job's
     unfinished image's temporary 26. Found before any work, not when the output is written."""
+    if not hasattr(os, "pathconf"):
+        pytest.skip("no pathconf (Windows): the names are 255 UTF-16 units at most")
     limit = os.pathconf(tmp_path, "PC_NAME_MAX")
     fits, too_long = (tmp_path / ("a" * (limit - 20 - 4) + n + ".png") for n in ("", "b"))
     extra = ("--checkpoint-iterations", "1", "--state-interval", "1e-9")
     assert neural_style.main(argv(files, network_path, "--output", str(too_long))) == 2
     err = capsys.readouterr().err
-    assert f"--output: {too_long}: the file name is too long ({limit - 19} bytes)" in err
+    assert f"--output: {too_long}: the file name is too long ({limit - 19} long)" in err
     assert not (tmp_path / "out").exists() and not too_long.exists()
     assert neural_style.main(argv(files, network_path, "--output", str(fits), *extra[2:])) == 0
     assert fits.is_file()
@@ -530,3 +532,11 @@ def test_a_name_too_long_for_the_files_beside_it(files, network_path, tmp_path, 
     manifest.write_text(f"content,styles,output\n{row}\n")
     assert neural_style.main(["--batch", str(manifest), "--network", str(network_path)]) == 1
     assert "the file name is too long" in capsys.readouterr().err
+
+
+def test_without_pathconf_names_count_in_utf16_units(tmp_path, monkeypatch):
+    """As on Windows (NTFS: 255 UTF-16 units a name), where a CJK character is one unit."""
+    monkeypatch.delattr(os, "pathconf")
+    images.check_output(str(tmp_path / ("風" * 237 + ".png")))  # 241 + 14 units
+    with pytest.raises(ValueError, match=r"too long \(242 long\)"):
+        images.check_output(str(tmp_path / ("風" * 238 + ".png")))

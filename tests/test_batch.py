@@ -270,9 +270,10 @@ def test_files_as_people_write_them(inputs, network_path, tmp_path, capsys, monk
     line = json.dumps({"content": str(inputs["content"]), "styles": ["-s.jpg"], "output": "b.png"})
     (tmp_path / "jobs.json").write_text(line + "\n{}\n")
     assert neural_style.main(["--batch", "jobs.json", *argv]) == 0
-    monkeypatch.setattr(sys, "stdin", io.StringIO(line.replace("b.png", "c.png")))
+    piped = "\ufeff" + line.replace("b.png", "c\u2028é.png")  # UTF-8 whatever the locale's
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(piped.encode()), "cp1252"))
     assert neural_style.main(["--batch", "-", *argv]) == 0
-    assert all((tmp_path / name).is_file() for name in ("a.png", "b.png", "c.png"))
+    assert all((tmp_path / name).is_file() for name in ("a.png", "b.png", "c\u2028é.png"))
 
 
 def test_a_single_runs_interrupted_output_is_resumed_not_skipped(
