@@ -34,6 +34,19 @@ def temporaries(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if ".tmp-" in p.name or p.name.endswith(".part")]
 
 
+def stop_at(monkeypatch, iteration: int, signum: int = signal.SIGTERM) -> None:
+    """Send this process signum after the run's iteration (of each job)."""
+    real = stylize.stylize
+
+    def stylize_with_signal(*args, **kwargs):
+        for step in real(*args, **kwargs):
+            if step.iteration == iteration:
+                os.kill(os.getpid(), signum)
+            yield step
+
+    monkeypatch.setattr(stylize, "stylize", stylize_with_signal)
+
+
 def jobs_run(err: str) -> list[int]:
     """The job numbers that started, from 'job K/N: OUTPUT' lines."""
     return [int(k) for k in re.findall(r"^job (\d+)/\d+: \S+$", err, re.M)]
@@ -279,20 +292,12 @@ def test_files_as_people_write_them(inputs, network_path, tmp_path, capsys, monk
 def test_a_single_runs_interrupted_output_is_resumed_not_skipped(
     inputs, network_path, tmp_path, capsys, monkeypatch
 ):
-    real = stylize.stylize
-
-    def stopped(*args, **kwargs):
-        for step in real(*args, **kwargs):
-            if step.iteration == 2:
-                os.kill(os.getpid(), signal.SIGINT)
-            yield step
-
-    monkeypatch.setattr(stylize, "stylize", stopped)
+    stop_at(monkeypatch, 2, signal.SIGINT)
     output = tmp_path / "o.jpg"
     argv = ["--network", str(network_path), "--iterations", "4", "--precision", "float32"]
     assert neural_style.main(cli_args(inputs, network_path, output, "--iterations", "4")) == 130
     assert output.is_file() and (tmp_path / "o.jpg.state").is_file()
-    monkeypatch.setattr(stylize, "stylize", real)
+    monkeypatch.undo()
     row = f"{inputs['content']},{inputs['style1']},{output}"
     other = write_csv(tmp_path / "other.csv", "content,styles,output,tv_weight", row + ",3")
     with monkeypatch.context() as patched:  # another run's state: failed before any loading
@@ -463,15 +468,7 @@ def test_signal_in_the_last_iteration_keeps_the_output(
 
 
 def test_an_ignored_sigint_stays_ignored(inputs, network_path, tmp_path, monkeypatch):
-    real = stylize.stylize
-
-    def sigint_at_step_2(*args, **kwargs):
-        for step in real(*args, **kwargs):
-            if step.iteration == 2:
-                os.kill(os.getpid(), signal.SIGINT)
-            yield step
-
-    monkeypatch.setattr(stylize, "stylize", sigint_at_step_2)
+    stop_at(monkeypatch, 2, signal.SIGINT)
     argv = cli_args(inputs, network_path, tmp_path / "out.jpg", "--iterations", "4", "--quiet")
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:

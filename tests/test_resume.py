@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import ROOT, cli_args, run_stylize, save, smooth_image
-from test_batch import temporaries, write_csv
+from test_batch import stop_at, temporaries, write_csv
 from test_stylize import BIG_CONTENT, BIG_STYLE
 
 import neural_style
@@ -89,19 +89,6 @@ def test_a_stop_does_not_change_the_best_image_of_the_resumed_run(network):
     steps = list(run_stylize(network, content, styles, stop=lambda: True, **options))
     resumed = list(run_stylize(network, content, styles, resume=steps[0].snapshot(), **options))
     np.testing.assert_array_equal(resumed[-1].image, whole[-1].image)
-
-
-def stop_at(monkeypatch, iteration: int, signum: int = signal.SIGTERM) -> None:
-    """Send this process signum after the run's iteration (of each job)."""
-    real = stylize.stylize
-
-    def stylize_with_signal(*args, **kwargs):
-        for step in real(*args, **kwargs):
-            if step.iteration == iteration:
-                os.kill(os.getpid(), signum)
-            yield step
-
-    monkeypatch.setattr(stylize, "stylize", stylize_with_signal)
 
 
 def args(inputs, network_path, output, *extra):
