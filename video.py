@@ -115,7 +115,7 @@ def _read(path: str) -> tuple[dict, Iterator[bytes]]:
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path}: file is empty")
     ffmpeg()  # its own error if there is none, not "not a video ffmpeg can read"
-    reader = imageio_ffmpeg.read_frames(path)
+    reader = imageio_ffmpeg.read_frames(path, output_params=_as_stored())
     try:
         return next(reader), reader
     # ffmpeg's header is parsed by hand: a file without a video stream (sound only, text) fails
@@ -123,6 +123,18 @@ def _read(path: str) -> tuple[dict, Iterator[bytes]]:
     except (OSError, RuntimeError, ValueError, IndexError, AttributeError) as error:
         reader.close()
         raise ValueError(f"{path}: not a video ffmpeg can read ({_ffmpeg_reason(error)})") from None
+
+
+@functools.cache
+def _as_stored() -> list[str]:
+    """ffmpeg's options to pass a clip's frames as they are stored: a variable-rate clip's
+    were duplicated to a constant rate (36 frames for 6 stored), unlike the frames counted."""
+    import imageio_ffmpeg
+
+    found = re.search(r"(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())
+    if found and (int(found[1]), int(found[2])) < (5, 1):  # before -fps_mode
+        return ["-vsync", "passthrough"]
+    return ["-fps_mode", "passthrough"]
 
 
 def frame_rate(fps: float) -> Fraction:

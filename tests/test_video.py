@@ -226,6 +226,18 @@ def test_a_run_that_ended_while_assembling_resumes_at_the_output(
     assert "resuming at the output: 6 frames done in" in capsys.readouterr().err
 
 
+def test_a_variable_rate_clip_gives_its_frames_as_stored(tmp_path):
+    """Not duplicated to a constant rate: as many frames as counted (6, not 36)."""
+    path = tmp_path / "vfr.mp4"
+    times = "setpts='if(lt(N,3),N*0.04,0.12+(N-3)*0.5)/TB'"
+    command = [video.ffmpeg(), "-v", "error", "-f", "lavfi"]
+    command += ["-i", "testsrc2=size=32x24:rate=24:duration=0.25", "-vf", times]
+    command += ["-fps_mode", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)]
+    subprocess.run(command, check=True, capture_output=True)
+    clip = video.open_video(str(path))
+    assert clip.count == 6 and len(list(clip.frames())) == 6
+
+
 def test_another_commands_frames_are_kept_without_overwrite(
     clip, style, network_path, tmp_path, capsys
 ):
