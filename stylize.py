@@ -1097,7 +1097,7 @@ def stylize(
     check_settings(settings, len(styles))
     try:
         run = _Run(network, content, styles, settings, cache, temporal, on_tile)
-    except tf.errors.ResourceExhaustedError:  # the network's tensors, as on a small GPU
+    except (tf.errors.ResourceExhaustedError, MemoryError):  # the network's tensors (small GPU)
         message = "out of memory before the first iteration"
         if hardware.resolve_precision(settings.precision)[0] == "float32":
             message += "; try --precision bfloat16"
@@ -1105,9 +1105,10 @@ def stylize(
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
         yield from run.iterations(initial, stop, resume)
-    except tf.errors.ResourceExhaustedError:
-        # TensorFlow could not allocate: end like a broken-down run, keeping the best image
-        # (at a size's first step, the one it started from: the previous size's last).
+    except (tf.errors.ResourceExhaustedError, MemoryError):
+        # TensorFlow or numpy (a tiled run's whole-image arrays) could not allocate: end like a
+        # broken-down run, keeping the best image (at a size's first step, the one it started
+        # from: the previous size's last).
         kept = run.start if run.best.image is None else run.best.image
         raise RunFailed(
             f"out of memory after {run.iteration} iterations; try a smaller --width or"

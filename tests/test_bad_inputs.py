@@ -340,10 +340,12 @@ def test_loss_nan_from_the_start(files, network_path, tmp_path, capsys):
     ("scales", "fails_at", "width", "done"),
     [("1", (1, 2), 32, 2), ("2", (2, 0), 128, 2)],  # (size, step): mid-size; a size's first
 )
-def test_tensorflow_out_of_memory_keeps_the_best_image(
-    files, network_path, tmp_path, capsys, monkeypatch, scales, fails_at, width, done
+@pytest.mark.parametrize("python", [False, True])  # numpy's arrays, as a tiled run's
+def test_out_of_memory_keeps_the_best_image(
+    files, network_path, tmp_path, capsys, monkeypatch, scales, fails_at, width, done, python
 ):
-    """TensorFlow failing to allocate mid-run: one error line, exit 1, the best image kept."""
+    """TensorFlow or Python failing to allocate mid-run: one error line, exit 1, the best
+    image kept."""
     import tensorflow as tf
 
     real_init, real_step, at = stylize.Adam.__init__, stylize.Adam.step, [0, 0]  # size, step
@@ -353,6 +355,8 @@ def test_tensorflow_out_of_memory_keeps_the_best_image(
         real_init(self, *args)
 
     def failing(self):
+        if tuple(at) == fails_at and python:
+            raise MemoryError("Unable to allocate 191. MiB")
         if tuple(at) == fails_at:
             raise tf.errors.ResourceExhaustedError(None, None, "OOM when allocating tensor")
         at[1] += 1
