@@ -64,6 +64,8 @@ ENCODERS = {
     ".webm": ("libvpx-vp9", "yuv420p", ["-crf", "30", "-b:v", "0"]),
     ".gif": ("gif", "rgb8", []),
     ".wmv": ("msmpeg4", "yuv420p", ["-qscale:v", "3"]),
+    ".ogv": ("libtheora", "yuv420p", ["-q:v", "7"]),
+    ".y4m": ("rawvideo", "yuv420p", []),
 }
 H264 = ("libx264", "yuv420p", ["-crf", "18"])
 

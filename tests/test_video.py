@@ -114,7 +114,9 @@ def test_preserve_colors_luminance_takes_each_frames_colours(style, network_path
         assert np.abs(written - made).max() > 10
 
 
-@pytest.mark.parametrize(("source", "output"), [(".m4v", ".gif"), (".ts", ".mkv")])
+@pytest.mark.parametrize(
+    ("source", "output"), [(".m4v", ".gif"), (".ts", ".mkv"), (".mp4", ".ogv"), (".mp4", ".y4m")]
+)
 def test_containers_by_extension(style, network_path, tmp_path, source, output):
     """Extensions that ffmpeg handles but imageio's ffmpeg plugin refused by name."""
     content = write_video(tmp_path / f"in{source}", moving_squares(24, 32).frames(3), RATE, False)
