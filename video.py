@@ -178,7 +178,13 @@ def frame_files(content: str) -> list[str]:
         folder = os.path.dirname(content)
         number = media.numbered_names(content)
         listed = os.listdir(folder or ".") if os.path.isdir(folder or ".") else []
-        names = [os.path.join(folder, n) for n in listed if number.fullmatch(n)]
+        # As ffmpeg reads one: f%03d.png is f002.png, not f2.png or f0002.png.
+        names = [
+            os.path.join(folder, n)
+            for n in listed
+            if (found := number.fullmatch(n))
+            and os.path.basename(media.numbered(content, int(found[1]))) == n
+        ]
     else:
         names = glob.glob(content)
     return sorted((n for n in names if os.path.isfile(n)), key=media.natural_key)

@@ -240,6 +240,15 @@ def test_a_variable_rate_clip_gives_its_frames_as_stored(tmp_path):
     assert clip.count == 6 and len(list(clip.frames())) == 6
 
 
+def test_a_frame_pattern_takes_its_own_padding(tmp_path):
+    for name in ("f001.png", "f002.png", "f2.png", "f0002.png", "f003.png", "f04.png"):
+        (tmp_path / name).write_bytes(b"")
+    names = [os.path.basename(p) for p in video.frame_files(str(tmp_path / "f%03d.png"))]
+    assert names == ["f001.png", "f002.png", "f003.png"]
+    names = [os.path.basename(p) for p in video.frame_files(str(tmp_path / "f{}.png"))]
+    assert names == ["f2.png"]
+
+
 def test_another_commands_frames_are_kept_without_overwrite(
     clip, style, network_path, tmp_path, capsys
 ):
