@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fnmatch
 import functools
 import glob
 import json
@@ -436,6 +437,22 @@ def output_size(settings: Settings, clip: Clip) -> Size:
     return clip.size if settings.width is None else images.fit_width(clip.size, settings.width)
 
 
+def _check_not_among(output: str, first: str, content: str) -> None:
+    """UsageError if frames written as first would be among a folder's or a glob's input
+    frames: all the folder's images, all the glob matches, so the next run would read them."""
+    if media.is_folder(content):
+        among = media.file_key(os.path.dirname(first) or ".") == media.file_key(content)
+    elif not media.PLACEHOLDER.search(os.path.basename(content)):  # a glob
+        among = fnmatch.fnmatch(os.path.abspath(first), os.path.abspath(content))
+    else:  # a pattern takes its own names only
+        among = False
+    if among:
+        raise UsageError(
+            f"--output: {output} would write frames among the input frames ({content}), to be"
+            " read as frames by the next run: give another folder"
+        )
+
+
 def _check_not_the_input(output: str, content: str) -> None:
     """UsageError if the output is the input clip, or would be written over its frames."""
     kind = media.output_kind(output)
@@ -447,12 +464,15 @@ def _check_not_the_input(output: str, content: str) -> None:
         folder, name, _ = _naming(output, kind)
         files = frame_files(content)
         try:
+            first = os.path.join(folder, name(1))
             written = {
                 media.file_key(os.path.join(folder, name(n))) for n in range(1, len(files) + 1)
             }
         except ValueError:  # not one placeholder: check_output() says so
             return
         over = [path for path in files if media.file_key(path) in written]
+        if not over:
+            _check_not_among(output, first, content)
     if over:
         raise UsageError(
             f"--output: {output} would be written over the input {over[0]}: give it another name"

@@ -362,28 +362,34 @@ def test_no_ffmpeg(style, network_path, tmp_path, capsys, monkeypatch, content, 
     video.can_write.cache_clear()
 
 
+OVER = "would be written over the input"
+AMONG = "would write frames among the input frames"
+
+
 @pytest.mark.parametrize(
-    ("content", "output", "over"),
+    ("content", "output", "words"),
     [
-        ("f", "f/frame%d.png", "frame1.png"),  # a pattern over the input frames' names
-        ("f/frame%d.png", "f/frame{}.png", "frame1.png"),
-        ("clip.mp4", "clip.mp4", "clip.mp4"),
-        ("f", "f/", None),  # written beside them (00001.png, ...): allowed
+        ("f", "f/frame%d.png", f"{OVER} {{}}/f/frame1.png"),  # over the input frames' names
+        ("f/frame%d.png", "f/frame{}.png", f"{OVER} {{}}/f/frame1.png"),
+        ("clip.mp4", "clip.mp4", f"{OVER} {{}}/clip.mp4"),
+        ("f", "f/", AMONG),  # beside them, 00001.png: the next run would read them too
+        ("f/*.png", "f/out%d.png", AMONG),
+        ("f/frame*.png", "f/out%d.png", None),  # allowed: the glob takes none of them
+        ("f/frame%d.png", "f/", None),  # so does a pattern
     ],
 )
-def test_an_output_over_the_input(style, network_path, tmp_path, capsys, content, output, over):
+def test_an_output_over_the_input(style, network_path, tmp_path, capsys, content, output, words):
     write_video(tmp_path / "clip.mp4", moving_squares(24, 32).frames(2), RATE, audio=False)
     write_frames(tmp_path / "f", moving_squares(24, 32).frames(2))
     argv = video_args(f"{tmp_path}/{content}", style, f"{tmp_path}/{output}", network_path)
-    if over is None:
+    if words is None:
         assert neural_style.main([*argv, "--overwrite"]) == 0
         return
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert neural_style.main([*argv, "--overwrite"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
-    assert "would be written over the input" in err and err.rstrip().endswith("another name")
-    assert over in err
+    assert words.format(tmp_path) in err
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
 
 
