@@ -502,7 +502,7 @@ def check(settings: Settings, on_gpu: bool = False) -> tuple[Clip, str]:
     inputs.check_sizes(settings, clip.size, "the video", on_gpu)
     size = output_size(settings, clip)
     short = flow.min_short_side(*size)
-    if max(size) < flow.MIN_LONG_SIDE or min(size) < short:
+    if clip.count > 1 and (max(size) < flow.MIN_LONG_SIDE or min(size) < short):  # one: no flow
         raise ValueError(
             f"frames of {size.width}x{size.height} are too small for the optical flow between"
             f" them: the longer side must be at least {flow.MIN_LONG_SIDE} pixels and the"

@@ -249,6 +249,16 @@ def test_a_frame_pattern_takes_its_own_padding(tmp_path):
     assert names == ["f2.png"]
 
 
+def test_frames_too_small_for_the_flow_unless_there_is_one(style, network_path, tmp_path, capsys):
+    for count in (2, 1):
+        frames = write_frames(tmp_path / f"in{count}", moving_squares(24, 32).frames(count))
+        output = f"{tmp_path}/out{count}/"
+        argv = video_args(frames, style, output, network_path, "--width", "10", "--quiet")
+        assert neural_style.main(argv) == (1 if count == 2 else 0)
+    assert "frames of 10x8 are too small for the optical flow" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "out1") == ["00001.png"] and not (tmp_path / "out2").exists()
+
+
 def test_another_commands_frames_are_kept_without_overwrite(
     clip, style, network_path, tmp_path, capsys
 ):
