@@ -118,7 +118,7 @@ def _read(path: str) -> tuple[dict, Iterator[bytes]]:
     if os.path.getsize(path) == 0:
         raise ValueError(f"{path}: file is empty")
     ffmpeg()  # its own error if there is none, not "not a video ffmpeg can read"
-    reader = imageio_ffmpeg.read_frames(path, output_params=_as_stored())
+    reader = imageio_ffmpeg.read_frames(path, output_params=_constant_rate())
     try:
         return next(reader), reader
     # ffmpeg's header is parsed by hand: a file without a video stream (sound only, text) fails
@@ -129,15 +129,26 @@ def _read(path: str) -> tuple[dict, Iterator[bytes]]:
 
 
 @functools.cache
-def _as_stored() -> list[str]:
-    """ffmpeg's options to pass a clip's frames as they are stored: a variable-rate clip's
-    were duplicated to a constant rate (36 frames for 6 stored), unlike the frames counted."""
+def _constant_rate() -> list[str]:
+    """ffmpeg's options to give a clip's frames at its rate: a variable-rate clip's repeated
+    or dropped, and a late start filled, so that they keep in time with its sound."""
     import imageio_ffmpeg
 
     found = re.search(r"(\d+)\.(\d+)", imageio_ffmpeg.get_ffmpeg_version())
     if found and (int(found[1]), int(found[2])) < (5, 1):  # before -fps_mode
-        return ["-vsync", "passthrough"]
-    return ["-fps_mode", "passthrough"]
+        return ["-vsync", "cfr"]
+    return ["-fps_mode", "cfr"]
+
+
+def _count(path: str) -> int:
+    """The number of frames _read gives: decoded at the clip's rate as it does (imageio's
+    count took the frames as stored: 6 of a variable-rate clip read as 36)."""
+    command = [ffmpeg(), "-i", path, "-map", "0:v:0", *_constant_rate(), "-f", "null", "-"]
+    done = subprocess.run(command, capture_output=True, text=True, start_new_session=True)
+    counts = re.findall(r"frame=\s*(\d+)", done.stderr)
+    if done.returncode or not counts:
+        raise RuntimeError(done.stderr)
+    return int(counts[-1])
 
 
 def frame_rate(fps: float) -> Fraction:
@@ -152,12 +163,10 @@ def frame_rate(fps: float) -> Fraction:
 
 def open_video(path: str) -> Clip:
     """A video file's size, frame count, rate and audio; ValueError if unreadable or empty."""
-    import imageio_ffmpeg
-
     meta, reader = _read(path)
     reader.close()
     try:
-        count = imageio_ffmpeg.count_frames_and_secs(path)[0]
+        count = _count(path)
     except (OSError, RuntimeError, ValueError) as error:
         raise ValueError(f"{path}: not a video ffmpeg can read ({_ffmpeg_reason(error)})") from None
     width, height = meta["size"]
