@@ -189,15 +189,20 @@ def frame_files(content: str) -> list[str]:
         number = media.numbered_names(content)
         listed = os.listdir(folder or ".") if os.path.isdir(folder or ".") else []
         # As ffmpeg reads one: f%03d.png is f002.png, not f2.png or f0002.png.
+        placeholder = media.PLACEHOLDER.search(os.path.basename(content))[0]
         names = [
             os.path.join(folder, n)
             for n in listed
-            if (found := number.fullmatch(n))
-            and os.path.basename(media.numbered(content, int(found[1]))) == n
+            if (found := number.fullmatch(n)) and _written(placeholder, int(found[1])) == found[1]
         ]
     else:
         names = glob.glob(content)
     return sorted((n for n in names if os.path.isfile(n)), key=media.natural_key)
+
+
+def _written(placeholder: str, number: int) -> str:
+    """A number as a %-style or {}-style placeholder writes it (%03d: 007)."""
+    return placeholder % number if placeholder.startswith("%") else placeholder.format(number)
 
 
 def open_frames(content: str) -> Clip:
@@ -446,14 +451,19 @@ def output_size(settings: Settings, clip: Clip) -> Size:
     return clip.size if settings.width is None else images.fit_width(clip.size, settings.width)
 
 
-def _check_not_among(output: str, first: str, content: str) -> None:
-    """UsageError if frames written as first would be among a folder's or a glob's input
-    frames: all the folder's images, all the glob matches, so the next run would read them."""
+def _check_not_among(output: str, folder: str, names: list[str], content: str) -> None:
+    """UsageError if frames written as names in folder would be among a folder's or a glob's
+    input frames (all the folder's images, all the glob's matches): the next run would read
+    them. A pattern takes its own names only."""
     if media.is_folder(content):
-        among = media.file_key(os.path.dirname(first) or ".") == media.file_key(content)
-    elif not media.PLACEHOLDER.search(os.path.basename(content)):  # a glob
-        among = fnmatch.fnmatch(os.path.abspath(first), os.path.abspath(content))
-    else:  # a pattern takes its own names only
+        among = media.file_key(folder or ".") == media.file_key(content)
+    elif not media.PLACEHOLDER.search(os.path.basename(content)):  # a glob, as glob.glob reads
+        inputs, match = os.path.split(content)
+        hidden = match.startswith(".")  # else glob skips names that start with a dot
+        among = media.file_key(folder or ".") == media.file_key(inputs or ".") and any(
+            fnmatch.fnmatch(name, match) and (hidden or not name.startswith(".")) for name in names
+        )
+    else:
         among = False
     if among:
         raise UsageError(
@@ -473,15 +483,13 @@ def _check_not_the_input(output: str, content: str) -> None:
         folder, name, _ = _naming(output, kind)
         files = frame_files(content)
         try:
-            first = os.path.join(folder, name(1))
-            written = {
-                media.file_key(os.path.join(folder, name(n))) for n in range(1, len(files) + 1)
-            }
+            names = [name(n) for n in range(1, len(files) + 1)]
         except ValueError:  # not one placeholder: check_output() says so
             return
+        written = {media.file_key(os.path.join(folder, n)) for n in names}
         over = [path for path in files if media.file_key(path) in written]
         if not over:
-            _check_not_among(output, first, content)
+            _check_not_among(output, folder, names, content)
     if over:
         raise UsageError(
             f"--output: {output} would be written over the input {over[0]}: give it another name"

@@ -259,6 +259,9 @@ def test_a_frame_pattern_takes_its_own_padding(tmp_path):
     assert names == ["f001.png", "f002.png", "f003.png"]
     names = [os.path.basename(p) for p in video.frame_files(str(tmp_path / "f{}.png"))]
     assert names == ["f2.png"]
+    (tmp_path / "x{b}_007.png").write_bytes(b"")  # braces that are no placeholder
+    names = [os.path.basename(p) for p in video.frame_files(str(tmp_path / "x{b}_%03d.png"))]
+    assert names == ["x{b}_007.png"]
 
 
 def test_frames_too_small_for_the_flow_unless_there_is_one(style, network_path, tmp_path, capsys):
@@ -397,12 +400,17 @@ AMONG = "would write frames among the input frames"
         ("f", "f/", AMONG),  # beside them, 00001.png: the next run would read them too
         ("f/*.png", "f/out%d.png", AMONG),
         ("f/frame*.png", "f/out%d.png", None),  # allowed: the glob takes none of them
+        ("f/*[2-9].png", "f/o%d.png", AMONG),  # frame2 and frame3 in; o1, and o2 among them
+        ("link/*.png", "f/o%d.png", AMONG),  # the same folder through a link
+        ("f/*.png", "f/sub/", None),  # glob's * stops at a folder
+        ("f/*.png", "f/.o%d.png", None),  # nor does it take hidden names
         ("f/frame%d.png", "f/", None),  # so does a pattern
     ],
 )
 def test_an_output_over_the_input(style, network_path, tmp_path, capsys, content, output, words):
     write_video(tmp_path / "clip.mp4", moving_squares(24, 32).frames(2), RATE, audio=False)
-    write_frames(tmp_path / "f", moving_squares(24, 32).frames(2))
+    write_frames(tmp_path / "f", moving_squares(24, 32).frames(3))
+    (tmp_path / "link").symlink_to(tmp_path / "f")
     argv = video_args(f"{tmp_path}/{content}", style, f"{tmp_path}/{output}", network_path)
     if words is None:
         assert neural_style.main([*argv, "--overwrite"]) == 0
