@@ -224,7 +224,7 @@ def run(
         saver.remove()
     except stylize.RunFailed as exc:
         if exc.best is None:
-            raise ValueError(f"{exc} (no image written: there was no good one yet)") from None
+            raise ValueError(f"{exc} (no image written: {exc.why_none})") from None
         images.write_image(unfinished, as_written(exc.best, settings, content))
         raise ValueError(f"{exc} (best image so far written to {unfinished})") from None
     finally:

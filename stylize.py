@@ -92,11 +92,13 @@ class RunState:
 
 
 class RunFailed(ValueError):
-    """The run could not go on; carries the best image found before that (or None)."""
+    """The run could not go on; carries the best image found before that (or None, and why)."""
 
-    def __init__(self, message: str, best: np.ndarray | None):
+    def __init__(
+        self, message: str, best: np.ndarray | None, why_none: str = "there was no good one yet"
+    ):
         super().__init__(message)
-        self.best = best
+        self.best, self.why_none = best, why_none
 
 
 class NonFiniteLoss(RunFailed):
@@ -1105,13 +1107,20 @@ def stylize(
     del network  # the caller may then free the float32 weights (bfloat16 keeps its cast)
     try:
         yield from run.iterations(initial, stop, resume)
+        return
     except (tf.errors.ResourceExhaustedError, MemoryError):
-        # TensorFlow or numpy (a tiled run's whole-image arrays) could not allocate: end like a
-        # broken-down run, keeping the best image (at a size's first step, the one it started
-        # from: the previous size's last).
-        kept = run.start if run.best.image is None else run.best.image
-        raise RunFailed(
-            f"out of memory after {run.iteration} iterations; try a smaller --width or"
-            " --max-memory, or --precision bfloat16",
-            run.picture(kept),
-        ) from None
+        pass  # the picture is made below, once the failed step's arrays are let go
+    # TensorFlow or numpy (a tiled run's whole-image arrays) could not allocate: end like a
+    # broken-down run, keeping the best image (at a size's first step, the one it started
+    # from: the previous size's last), if there is memory left to make it.
+    kept = run.start if run.best.image is None else run.best.image
+    try:
+        picture = run.picture(kept)
+    except MemoryError:
+        picture = None
+    raise RunFailed(
+        f"out of memory after {run.iteration} iterations; try a smaller --width or"
+        " --max-memory, or --precision bfloat16",
+        picture,
+        "no memory was left to make it",
+    )

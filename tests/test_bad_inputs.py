@@ -376,6 +376,19 @@ def test_out_of_memory_keeps_the_best_image(
     assert os.listdir(files["out"].parent) == [files["out"].name]
 
 
+def test_out_of_memory_even_for_the_best_image(files, network_path, capsys, monkeypatch):
+    def failing(*args):
+        raise MemoryError
+
+    monkeypatch.setattr(stylize.Adam, "step", failing)
+    monkeypatch.setattr(stylize._Run, "picture", failing)
+    assert neural_style.main(argv(files, network_path, "--iterations", "2")) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory after 0 iterations") and err.count("\n") == 1
+    assert "(no image written: no memory was left to make it)" in err
+    assert not files["out"].exists()
+
+
 def test_out_of_memory_before_the_first_iteration_is_one_line(
     files, network_path, capsys, monkeypatch
 ):
