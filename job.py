@@ -102,11 +102,12 @@ class _Saver:
         """The run's fingerprint: taken when first needed (it reads every input file)."""
         return state.fingerprint(self.settings, network_path(self.settings))
 
-    def check(self, settings: Settings) -> None:
+    def check(self) -> None:
         """UsageError if the state beside the output is another run's, unless asked to replace
         it: by --restart, or by --overwrite if the output exists too."""
         # Another run's state (not a damaged one, which tells nothing) is that run's work. An
         # output beside it passed the options' check as that run's interrupted best image.
+        settings = self.settings
         output = os.path.exists(settings.output)
         if settings.overwrite or (settings.restart and not output):
             return
@@ -128,7 +129,7 @@ class _Saver:
         for path in _stale(settings, unfinished):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
-        self.check(settings)
+        self.check()
         if settings.restart:
             return None
         found = state.load(self.path, self.fingerprint) if os.path.exists(self.path) else None
@@ -164,7 +165,7 @@ class _Saver:
 def check_state(settings: Settings) -> None:
     """UsageError if another run's state is beside the output: said before the network loads
     (run() checks again, for a caller that did not)."""
-    _Saver(settings).check(settings)
+    _Saver(settings).check()
 
 
 def run(

@@ -269,8 +269,8 @@ class Settings:
         " checkpoint", result=False, metavar="FILE.jpg")
     batch: str | None = option(
         None, "run the jobs of a CSV (with a header row) or JSON Lines file ('-': standard"
-        " input), one per row; columns are option names and override the command line", batch=False,
-        result=False, metavar="FILE")
+        " input), one per row; columns are option names and override the command line",
+        batch=False, result=False, metavar="FILE")
     shard: tuple[int, int] | None = option(
         None, "with --batch, run only the jobs whose 0-based row index i has i %% N == K", "all",
         batch=False, result=False, type=parse_shard, metavar="K/N")
