@@ -123,8 +123,9 @@ class _Saver:
             )
         raise UsageError(f"{what}; pass --restart to start afresh and replace it")
 
-    def resume(self, settings: Settings, unfinished: str, label: str) -> stylize.RunState | None:
+    def resume(self, unfinished: str, label: str) -> stylize.RunState | None:
         """The saved state to go on from, if any (not under --restart); says so in one line."""
+        settings = self.settings
         # A kill mid-write leaves a temporary file behind: an earlier run's, removed here.
         for path in _stale(settings, unfinished):
             with contextlib.suppress(FileNotFoundError):
@@ -187,7 +188,7 @@ def run(
     content, styles, initial = loaded or inputs.load_inputs(settings)
     precision = hardware.resolve_precision(settings.precision)
     saver = _Saver(settings)
-    resume = saver.resume(settings, unfinished, label)
+    resume = saver.resume(unfinished, label)
     start = resume.iteration if resume else 0
     steps = stylize.stylize(
         weights, content, styles, settings, initial=initial, stop=interrupts.stop,

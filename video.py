@@ -193,14 +193,15 @@ def frame_files(content: str) -> list[str]:
         names = [
             os.path.join(folder, n)
             for n in listed
-            if (found := number.fullmatch(n)) and _written(placeholder, int(found[1])) == found[1]
+            if (found := number.fullmatch(n))
+            and _placeholder_text(placeholder, int(found[1])) == found[1]
         ]
     else:
         names = glob.glob(content)
     return sorted((n for n in names if os.path.isfile(n)), key=media.natural_key)
 
 
-def _written(placeholder: str, number: int) -> str:
+def _placeholder_text(placeholder: str, number: int) -> str:
     """A number as a %-style or {}-style placeholder writes it (%03d: 007)."""
     return placeholder % number if placeholder.startswith("%") else placeholder.format(number)
 
